@@ -1,0 +1,120 @@
+"""The genziqa weights format: a folder (or hub repo) with two files.
+
+``genziqa.safetensors``
+    ``prompt.ctx``: ``(n_ctx, width)`` float32 context vectors;
+    ``unet.<module>.lora_A.weight`` / ``.lora_B.weight``: the cross-attention LoRA in
+    diffusers/peft naming (e.g. ``unet.down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_q.lora_A.weight``).
+``config.json``
+    ``{"format": "genziqa", "format_version": 1, "method": {...GenzIQAConfig...},
+    "backbone": {"id", "revision", "family", "prediction_type", "width"}, "training": {...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .config import GenzIQAConfig
+
+WEIGHTS_FILE = "genziqa.safetensors"
+CONFIG_FILE = "config.json"
+FORMAT = "genziqa"
+FORMAT_VERSION = 1
+CTX_KEY = "prompt.ctx"
+LORA_PREFIX = "unet."
+
+
+class WeightsError(ValueError):
+    """Trained weights could not be read or do not fit; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    ctx: torch.Tensor
+    """(n_ctx, width) float32."""
+    lora: dict[str, torch.Tensor]
+    """UNet-relative peft keys (without the ``unet.`` prefix)."""
+    config: GenzIQAConfig
+    backbone: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def width(self) -> int:
+        return int(self.ctx.shape[1])
+
+    @property
+    def name(self) -> str:
+        return Path(self.source).name or self.source
+
+
+def save_weights(folder: str | os.PathLike, *, ctx: torch.Tensor, lora: dict[str, torch.Tensor],
+                 config: GenzIQAConfig, backbone: dict, training: dict | None = None) -> Path:
+    """Write the two files into ``folder`` (created if needed); each is replaced atomically."""
+    from safetensors.torch import save_file
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {CTX_KEY: ctx.detach().to("cpu", torch.float32).contiguous()}
+    tensors.update({LORA_PREFIX + k: v.detach().to("cpu").contiguous() for k, v in lora.items()})
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "method": config.to_dict(),
+            "backbone": backbone, "training": training or {}}
+    tmp = out / (WEIGHTS_FILE + ".tmp")
+    save_file(tensors, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, out / WEIGHTS_FILE)
+    tmp = out / (CONFIG_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, out / CONFIG_FILE)
+    return out
+
+
+def load_weights(source: str | os.PathLike, *, revision: str | None = None) -> Weights:
+    """Read weights from a local folder (or its ``genziqa.safetensors``) or a hub repo id."""
+    from safetensors.torch import load_file
+
+    folder = _locate(source, revision)
+    meta_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise WeightsError(f"{meta_path}: cannot read the weights' config ({err}).") from err
+    if meta.get("format") != FORMAT:
+        raise WeightsError(f"{meta_path}: not a genziqa config (format={meta.get('format')!r}).")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise WeightsError(f"{meta_path}: format_version {meta['format_version']} is newer than this genziqa reads ({FORMAT_VERSION}); upgrade genziqa.")
+    try:
+        tensors = load_file(str(weights_path))
+    except Exception as err:  # safetensors has its own error types for damaged files
+        raise WeightsError(f"{weights_path}: cannot read ({err}).") from err
+    if CTX_KEY not in tensors:
+        raise WeightsError(f"{weights_path}: no '{CTX_KEY}' tensor; is this a genziqa weights file?")
+    lora = {k[len(LORA_PREFIX):]: v for k, v in tensors.items() if k.startswith(LORA_PREFIX)}
+    return Weights(ctx=tensors[CTX_KEY], lora=lora, config=GenzIQAConfig.from_dict(meta.get("method", {})),
+                   backbone=meta.get("backbone", {}), training=meta.get("training", {}), source=str(source))
+
+
+def _locate(source: str | os.PathLike, revision: str | None) -> Path:
+    path = Path(source).expanduser()
+    if path.is_file() and path.name == WEIGHTS_FILE:
+        return path.parent
+    if path.is_dir():
+        if not (path / WEIGHTS_FILE).is_file():
+            raise WeightsError(f"{path}: no {WEIGHTS_FILE} in this folder; pass the folder written by genziqa training.")
+        return path
+    if path.suffix or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
+        raise WeightsError(f"weights {os.fspath(source)!r} do not exist; pass a folder with {WEIGHTS_FILE} and {CONFIG_FILE}, or a hub repo id.")
+    from huggingface_hub import hf_hub_download
+
+    try:
+        cfg = hf_hub_download(str(source), CONFIG_FILE, revision=revision)
+        hf_hub_download(str(source), WEIGHTS_FILE, revision=revision)
+    except Exception as err:  # hub errors differ across huggingface_hub releases
+        raise WeightsError(
+            f"could not fetch weights from hub repo {source!r}: {str(err).splitlines()[0] if str(err) else type(err).__name__}. "
+            "Check the id and your network, or pass a local folder."
+        ) from err
+    return Path(cfg).parent
