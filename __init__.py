@@ -9,7 +9,10 @@ from .comfy_nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
 __version__ = "0.1.0"
 
-_API = ("load", "Scorer", "GenzIQAConfig", "Analysis", "ImageError")
+_API = (
+    "load", "Scorer", "GenzIQAConfig", "Analysis", "ScoredImage", "ImageError", "BatchImageError",
+    "BackboneError", "WeightsError", "load_weights", "save_weights",
+)
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "__version__", *_API]
 

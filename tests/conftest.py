@@ -30,6 +30,7 @@ def _load_helper(name: str):
 
 
 tiny_backbones = _load_helper("tiny_backbones")
+_load_helper("oracle")
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +69,49 @@ def tiny_sd2v_file(tiny_sd2v_dir, tmp_path_factory) -> Path:
     return tiny_backbones.write_single_file(
         tiny_sd2v_dir, tmp_path_factory.mktemp("ckpt_sd2v") / "tiny_sd2v.safetensors", v_pred_key=True
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """The method's config at 64px, so tiny backbones score in milliseconds."""
+    from dataclasses import replace
+
+    from genziqa.core.config import GenzIQAConfig
+
+    return replace(GenzIQAConfig(), resolution=64)
+
+
+@pytest.fixture(scope="session")
+def photos():
+    """Real photographs (public domain, bundled with scikit-image) as HWC uint8 arrays."""
+    from skimage import data
+
+    return [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
+
+
+def make_trained_weights(backbone_dir: Path, out: Path, config, seed: int = 1) -> Path:
+    """Random but non-trivial trained weights (context vectors and LoRA with B != 0)."""
+    import torch
+
+    from genziqa.core.api import backbone_record
+    from genziqa.core.backbone import load_backbone
+    from genziqa.core.checkpoint import save_weights
+    from genziqa.core.lora import add_lora, lora_state_dict
+
+    bb = load_backbone(backbone_dir, device="cpu")
+    add_lora(bb.unet, config)
+    gen = torch.Generator().manual_seed(seed)
+    lora = {k: torch.randn(v.shape, generator=gen) * 0.05 for k, v in lora_state_dict(bb.unet).items()}
+    ctx = torch.randn(config.n_ctx, bb.width, generator=gen) * config.ctx_init_std
+    return save_weights(out, ctx=ctx, lora=lora, config=config, backbone=backbone_record(bb),
+                        training={"note": "random weights for tests"})
+
+
+@pytest.fixture(scope="session")
+def trained_sd2(tiny_sd2_dir, tiny_config, tmp_path_factory) -> Path:
+    return make_trained_weights(tiny_sd2_dir, tmp_path_factory.mktemp("weights_sd2"), tiny_config)
+
+
+@pytest.fixture(scope="session")
+def trained_sd1(tiny_sd1_dir, tiny_config, tmp_path_factory) -> Path:
+    return make_trained_weights(tiny_sd1_dir, tmp_path_factory.mktemp("weights_sd1"), tiny_config, seed=2)
