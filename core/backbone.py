@@ -220,8 +220,9 @@ def _looks_like_path(text: str) -> bool:
     return text.startswith((".", "/", "~", "\\")) or text.count("/") != 1 or "\\" in text or text.endswith(".safetensors")
 
 
-def _family_of_width(width: int) -> str:
-    return "sd1" if width == 768 else "sd2"
+def _family_of(text_encoder) -> str:
+    """SD 1.x conditions on OpenAI CLIP (quick_gelu), SD 2.x on OpenCLIP (gelu)."""
+    return "sd1" if text_encoder.config.hidden_act == "quick_gelu" else "sd2"
 
 
 def _alphas_cumprod(scheduler_config: dict) -> torch.Tensor:
@@ -253,7 +254,7 @@ def _load_pretrained(source: str, revision: str | None, *, local: bool, predicti
         )
         raise BackboneError(f"could not load the {where}: {_first_line(err)}. {hint}") from err
     pred = prediction_type or scheduler_config.get("prediction_type", "epsilon")
-    family = _family_of_width(int(unet.config.cross_attention_dim))
+    family = _family_of(text_encoder)
     return vae, unet, text_encoder, tokenizer, _alphas_cumprod(scheduler_config), pred, family
 
 
