@@ -1,0 +1,64 @@
+"""Per-token and spatial quality maps (METHOD 4)."""
+
+import numpy as np
+import pytest
+
+import genziqa
+from genziqa.core import heatmaps
+
+
+@pytest.fixture(scope="module")
+def analysis(trained_sd2, photos):
+    return genziqa.load(trained_sd2).analyze(photos[1])  # chelsea: 451 x 300, not square
+
+
+def test_maps_have_the_original_size(analysis, photos):
+    height, width = photos[1].shape[:2]
+    assert analysis.image_size == (width, height)
+    assert analysis.token_map("Good").shape == (height, width)
+    assert analysis.quality_map().shape == (height, width)
+    assert analysis.token_maps.shape == (2, 77, 8, 8)
+
+
+def test_token_maps_are_attention_probabilities(analysis):
+    # Each is a mean of softmaxes over the 77 tokens, so the maps of one prompt sum to 1 per cell.
+    np.testing.assert_allclose(analysis.token_maps.sum(axis=1), 1.0, rtol=1e-4)
+    assert (analysis.token_maps >= 0).all()
+    assert not np.allclose(analysis.token_maps[0, 17], analysis.token_maps[0, 17].mean())  # it has structure
+
+
+def test_token_lookup(analysis):
+    assert heatmaps.find_token(analysis.tokens, "Good") == (0, [17])
+    assert heatmaps.find_token(analysis.tokens, "bad") == (1, [17])
+    assert heatmaps.find_token(analysis.tokens, "Photo", prompt="bad") == (1, [18])
+    assert heatmaps.find_token(analysis.tokens, "X") == (0, list(range(1, 17)))
+    assert heatmaps.find_token(analysis.tokens, "<end>") == (0, [20])
+    with pytest.raises(ValueError, match=r"not in the prompts; choose one of \['.', 'bad', 'good', 'photo', 'x'\]"):
+        analysis.token_map("sharp")
+
+
+def test_results_are_read_only(analysis):
+    with pytest.raises(ValueError):
+        analysis.token_maps[0, 0, 0, 0] = 1.0
+
+
+def test_quality_map_differs_between_images(trained_sd2, photos):
+    scorer = genziqa.load(trained_sd2)
+    a, b = scorer.analyze(photos[0]), scorer.analyze(photos[2])
+    assert not np.allclose(a.quality_latent, b.quality_latent)
+    assert a.score == pytest.approx(scorer.score(photos[:1])[0], rel=1e-5)
+
+
+def test_overlay_and_colours(analysis, photos):
+    pil = heatmaps.overlay(photos[1], analysis.quality_map(), symmetric=True, cmap="RdBu_r")
+    assert pil.size == analysis.image_size and pil.mode == "RGB"
+    assert heatmaps.normalize(np.array([-2.0, 0.0, 1.0]), symmetric=True).tolist() == [0.0, 0.5, 0.75]
+    with pytest.raises(ValueError, match="Did you mean 'inferno'"):
+        heatmaps.colorize(np.zeros((2, 2)), cmap="infernoo")
+
+
+def test_zero_shot_heatmaps(tiny_sd1_dir, tiny_config, photos):
+    analysis = genziqa.load(backbone=str(tiny_sd1_dir), config=tiny_config).analyze(photos[0])
+    assert analysis.zero_shot and analysis.model.startswith("zero-shot")
+    assert analysis.token_map("good").shape == photos[0].shape[:2]
+    assert analysis.score == pytest.approx(-float(analysis.error_gap.mean()), rel=1e-6)
