@@ -1,0 +1,49 @@
+"""Packaging: one import identity, light entry points, requirements in step."""
+
+import importlib.util
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import genziqa
+
+ROOT = Path(genziqa.__file__).resolve().parent
+
+
+def test_import_genziqa_is_light():
+    # ComfyUI imports the root package at start-up: it must not pull torch or diffusers.
+    code = "import sys, genziqa; print('torch' in sys.modules, 'diffusers' in sys.modules, genziqa.NODE_CLASS_MAPPINGS)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[:2] == ["False", "False"]
+
+
+def test_public_api_resolves_lazily():
+    assert genziqa.load is genziqa.core.load
+    assert genziqa.GenzIQAConfig().lse_lambda == 0.14
+
+
+def test_folder_works_under_another_module_name(tmp_path):
+    # ComfyUI loads custom_nodes/<folder>/__init__.py under a name of its own choosing.
+    spec = importlib.util.spec_from_file_location("custom_nodes_genziqa_copy", ROOT / "__init__.py",
+                                                  submodule_search_locations=[str(ROOT)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        assert isinstance(module.NODE_CLASS_MAPPINGS, dict)
+        assert module.GenzIQAConfig().n_ctx == 16  # relative imports reach core under that name too
+    finally:
+        for name in [n for n in sys.modules if n.startswith(spec.name)]:
+            del sys.modules[name]
+
+
+def test_requirements_match_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    spec = importlib.util.spec_from_file_location("genziqa_install", ROOT / "install.py")
+    install = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(install)
+    assert sorted(install.requirements()) == sorted(d for d in project if not d.startswith("torch"))
+    assert install.missing(install.requirements()) == []  # idempotent: nothing left to install here
+    assert install.missing(["surely-not-installed-genziqa-test-package>=1"]) == ["surely-not-installed-genziqa-test-package>=1"]
+    assert install.missing(["numpy>=999"]) == ["numpy>=999"]
