@@ -77,7 +77,7 @@ class Scorer:
         items = split_images(images)
         results: list[ScoredImage | None] = [None] * len(items)
         group = max(1, self.batch_size // self.rows_per_image) * 4
-        bar = _progress(len(items), progress)
+        bar = progress_bar(len(items), progress)
         for start in range(0, len(items), group):
             loaded: list[tuple[int, LoadedImage]] = []
             for index in range(start, min(start + group, len(items))):
@@ -216,7 +216,7 @@ class Scorer:
         return out
 
 
-def _progress(total: int, enabled: bool):
+def progress_bar(total: int, enabled: bool):
     if not enabled:
         return None
     from tqdm.auto import tqdm
