@@ -7,7 +7,10 @@ import os
 
 import torch
 
-from .backbone import DEFAULT_BACKBONE, load_backbone
+from .backbone import (
+    DEFAULT_BACKBONE, Backbone, BackboneError, load_denoiser, load_text_encoder, open_backbone, resolve_device,
+    resolve_dtype,
+)
 from .checkpoint import Weights, WeightsError, load_weights
 from .config import GenzIQAConfig
 from .lora import add_lora, load_lora_state_dict
@@ -56,29 +59,50 @@ def load(
         backbone = (trained.backbone.get("id") if trained else None) or DEFAULT_BACKBONE
         if trained and revision is None:
             revision = trained.backbone.get("revision")
-    bb = load_backbone(backbone, revision=revision, device=device, dtype=dtype,
-                       prediction_type=prediction_type, config_dir=backbone_config)
-    prompts = PromptLearner(bb.tokenizer, bb.width, config, zero_shot=trained is None)
+    src = open_backbone(backbone, revision=revision, prediction_type=prediction_type, config_dir=backbone_config)
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+
+    # The text encoder is needed for one pass only: run it and let it go before the UNet loads,
+    # so the two never occupy memory together.
+    text_encoder, tokenizer, family = load_text_encoder(src, dev, dt)
+    width = int(text_encoder.config.hidden_size)
+    if trained is not None:
+        _check_fit(trained, width, src.location)
+    prompts = PromptLearner(tokenizer, width, config, zero_shot=trained is None).to(dev)
+    if trained is not None:
+        with torch.no_grad():
+            prompts.ctx.copy_(trained.ctx)
+    with torch.no_grad():
+        prompt_embeds = prompts(text_encoder)  # [2, tokens, width]
+    del text_encoder
+
+    vae, unet, alphas_cumprod, pred = load_denoiser(src, dev, dt)
+    if int(unet.config.cross_attention_dim) != width:
+        raise BackboneError(
+            f"{src.location}: the UNet expects conditioning of width {unet.config.cross_attention_dim} "
+            f"but the text encoder gives {width}; the checkpoint's parts do not belong together."
+        )
+    bb = Backbone(vae=vae, unet=unet, text_encoder=None, tokenizer=tokenizer, alphas_cumprod=alphas_cumprod,
+                  prediction_type=pred, family=family, source=src.location, revision=src.revision,
+                  device=dev, dtype=dt)
     if trained is None:
         label = f"{ZERO_SHOT} · {bb.describe()}"
     else:
-        _check_fit(trained, bb)
         add_lora(bb.unet, config)
         load_lora_state_dict(bb.unet, trained.lora)
-        bb.unet.to(device=bb.device, dtype=bb.dtype)
+        bb.unet.to(device=dev, dtype=dt)
         bb.unet.requires_grad_(False)
-        with torch.no_grad():
-            prompts.ctx.copy_(trained.ctx)
         label = f"genziqa:{trained.name} · {bb.describe()}"
-    return Scorer(bb, config, prompts, label=label, batch_size=batch_size)
+    return Scorer(bb, config, prompts, label=label, batch_size=batch_size, prompt_embeds=prompt_embeds)
 
 
-def _check_fit(trained: Weights, bb) -> None:
-    if trained.width != bb.width:
+def _check_fit(trained: Weights, width: int, location: str) -> None:
+    if trained.width != width:
         need = trained.backbone.get("id") or ("an SD 1.x backbone" if trained.width == 768 else "an SD 2.x backbone")
         raise WeightsError(
             f"weights {trained.source!r} have context width {trained.width} and need {need}; "
-            f"the backbone {bb.source!r} has width {bb.width}. Pass backbone={need!r} "
+            f"the backbone {location!r} has width {width}. Pass backbone={need!r} "
             "(or leave backbone unset to use the one the weights name)."
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,6 +155,107 @@ def canonical_source(source: str | os.PathLike) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class BackboneSource:
+    """Where a backbone comes from, checked but not yet loaded (only a file header is read)."""
+
+    kind: str
+    """``"single"`` (one .safetensors file), ``"folder"`` (diffusers layout) or ``"hub"``."""
+    location: str
+    revision: str | None
+    family: str | None
+    """Known before loading for single files (from their keys); otherwise from the text encoder."""
+    prediction_type: str | None
+    config_dir: Path | None
+    """Component configs for a single file."""
+
+
+def open_backbone(
+    source: str | os.PathLike = DEFAULT_BACKBONE,
+    *,
+    revision: str | None = None,
+    prediction_type: str | None = None,
+    config_dir: str | os.PathLike | None = None,
+) -> BackboneSource:
+    """Resolve and check ``source`` (hub id, diffusers folder or single ``.safetensors`` file)."""
+    source = canonical_source(source)
+    if prediction_type not in (None, "epsilon", "v_prediction"):
+        raise BackboneError(f"prediction_type={prediction_type!r} must be 'epsilon' or 'v_prediction'.")
+    path = Path(source).expanduser()
+    if path.suffix.lower() in UNSAFE_SUFFIXES:
+        raise BackboneError(
+            f"{source}: {path.suffix} checkpoints are pickled and can run code when loaded, so "
+            "genziqa refuses them. Use the .safetensors version of this checkpoint (or convert it "
+            "once, in a trusted environment, with safetensors)."
+        )
+    if path.is_file():
+        if path.suffix.lower() != ".safetensors":
+            raise BackboneError(f"{source}: expected a .safetensors checkpoint or a diffusers folder.")
+        family, detected = _inspect_single_file(path)
+        config = Path(config_dir) if config_dir is not None else FAMILY_CONFIGS[family]
+        return BackboneSource("single", str(path.resolve()), None, family, prediction_type or detected, config)
+    if path.is_dir():
+        return BackboneSource("folder", str(path.resolve()), None, None, prediction_type, None)
+    if "/" not in source and "\\" not in source and not path.suffix:
+        raise BackboneError(
+            f"unknown backbone name {source!r}; short names are {sorted(ALIASES)}, or pass a hub "
+            f"repo id, a diffusers folder or a .safetensors file.{suggest(source, ALIASES)}"
+        )
+    if _looks_like_path(source):
+        raise BackboneError(f"backbone {source!r} does not exist. Pass an existing .safetensors file, a diffusers folder, or a hub repo id.")
+    return BackboneSource("hub", source, revision or PINNED_REVISIONS.get(source), None, prediction_type, None)
+
+
+def load_text_encoder(src: BackboneSource, device: torch.device, dtype: torch.dtype):
+    """(text encoder, tokenizer, family), frozen, on ``device``."""
+    if src.kind == "single":
+        from .clip_vocab import clip_tokenizer
+
+        tokenizer = clip_tokenizer(src.config_dir / "tokenizer" / "tokenizer_config.json")
+        text_encoder = _single_file_text_encoder(src)
+    else:
+        from transformers import CLIPTextModel, CLIPTokenizer
+
+        with _explained(src, "text_encoder"):
+            kw = _pretrained_kwargs(src)
+            text_encoder = CLIPTextModel.from_pretrained(src.location, subfolder="text_encoder", use_safetensors=True, **kw)
+            tokenizer = CLIPTokenizer.from_pretrained(src.location, subfolder="tokenizer", **kw)
+    family = src.family or _family_of(text_encoder)
+    return _frozen(text_encoder, device, dtype), tokenizer, family
+
+
+def load_denoiser(src: BackboneSource, device: torch.device, dtype: torch.dtype):
+    """(VAE, UNet, alphas_cumprod, prediction_type), frozen, on ``device``."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+
+    if src.kind == "single":
+        parts = []
+        for cls, sub, prefix in ((AutoencoderKL, "vae", "first_stage_model."), (UNet2DConditionModel, "unet", _UNET_PREFIX)):
+            tensors = _read_prefixed(Path(src.location), (prefix,))
+            try:
+                model = cls.from_single_file(tensors, config=str(src.config_dir), subfolder=sub,
+                                             local_files_only=True, torch_dtype=dtype)
+            except Exception as err:  # diffusers raises many types for shape and key mismatches
+                raise BackboneError(
+                    f"{src.location}: could not be read as a {src.family} checkpoint with the configs in "
+                    f"{src.config_dir} ({_first_line(err)}). If it is a fine-tune with other shapes, "
+                    "pass config_dir= a diffusers folder holding its component configs."
+                ) from err
+            del tensors
+            _check_loaded(src.location, model)
+            parts.append(model)
+        vae, unet = parts
+        scheduler_config = DDPMScheduler.load_config(str(src.config_dir), subfolder="scheduler")
+    else:
+        with _explained(src, "unet/vae/scheduler"):
+            kw = _pretrained_kwargs(src)
+            vae = AutoencoderKL.from_pretrained(src.location, subfolder="vae", use_safetensors=True, torch_dtype=dtype, **kw)
+            unet = UNet2DConditionModel.from_pretrained(src.location, subfolder="unet", use_safetensors=True, torch_dtype=dtype, **kw)
+            scheduler_config = DDPMScheduler.load_config(src.location, subfolder="scheduler", **kw)
+    pred = src.prediction_type or scheduler_config.get("prediction_type", "epsilon")
+    return _frozen(vae, device, dtype), _frozen(unet, device, dtype), _alphas_cumprod(scheduler_config), pred
+
+
 def load_backbone(
     source: str | os.PathLike = DEFAULT_BACKBONE,
     *,
@@ -171,48 +273,44 @@ def load_backbone(
     ``config_dir`` names a diffusers-layout folder of component configs for a single file
     whose shapes differ from SD 1.5 / SD 2.1-base.
     """
-    source = canonical_source(source)
+    src = open_backbone(source, revision=revision, prediction_type=prediction_type, config_dir=config_dir)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    if prediction_type not in (None, "epsilon", "v_prediction"):
-        raise BackboneError(f"prediction_type={prediction_type!r} must be 'epsilon' or 'v_prediction'.")
-    path = Path(source).expanduser()
-    if path.suffix.lower() in UNSAFE_SUFFIXES:
-        raise BackboneError(
-            f"{source}: {path.suffix} checkpoints are pickled and can run code when loaded, so "
-            "genziqa refuses them. Use the .safetensors version of this checkpoint (or convert it "
-            "once, in a trusted environment, with safetensors)."
-        )
-    if path.is_file():
-        if path.suffix.lower() != ".safetensors":
-            raise BackboneError(f"{source}: expected a .safetensors checkpoint or a diffusers folder.")
-        parts = _load_single_file(path, config_dir, prediction_type, dt)
-        rev = None
-    elif path.is_dir():
-        parts = _load_pretrained(str(path), None, local=True, prediction_type=prediction_type, dtype=dt)
-        rev = None
-    elif "/" not in source and "\\" not in source and not path.suffix:
-        raise BackboneError(
-            f"unknown backbone name {source!r}; short names are {sorted(ALIASES)}, or pass a hub "
-            f"repo id, a diffusers folder or a .safetensors file.{suggest(source, ALIASES)}"
-        )
-    elif _looks_like_path(source):
-        raise BackboneError(f"backbone {source!r} does not exist. Pass an existing .safetensors file, a diffusers folder, or a hub repo id.")
-    else:
-        rev = revision or PINNED_REVISIONS.get(source)
-        parts = _load_pretrained(source, rev, local=False, prediction_type=prediction_type, dtype=dt)
-    vae, unet, text_encoder, tokenizer, alphas_cumprod, pred, family = parts
-    for module in (vae, unet, text_encoder):
-        if next(module.parameters()).dtype != dt:
-            module.to(dtype=dt)
-        module.to(device=dev)
-        module.eval()
-        module.requires_grad_(False)
-    return Backbone(
-        vae=vae, unet=unet, text_encoder=text_encoder, tokenizer=tokenizer,
-        alphas_cumprod=alphas_cumprod, prediction_type=pred, family=family,
-        source=str(path.resolve()) if path.exists() else source, revision=rev, device=dev, dtype=dt,
-    )
+    text_encoder, tokenizer, family = load_text_encoder(src, dev, dt)
+    vae, unet, alphas_cumprod, pred = load_denoiser(src, dev, dt)
+    return Backbone(vae=vae, unet=unet, text_encoder=text_encoder, tokenizer=tokenizer,
+                    alphas_cumprod=alphas_cumprod, prediction_type=pred, family=family,
+                    source=src.location, revision=src.revision, device=dev, dtype=dt)
+
+
+def _frozen(module, device: torch.device, dtype: torch.dtype):
+    if next(module.parameters()).dtype != dtype:
+        module.to(dtype=dtype)
+    module.to(device=device)
+    module.eval()
+    module.requires_grad_(False)
+    return module
+
+
+def _pretrained_kwargs(src: BackboneSource) -> dict:
+    if src.kind == "folder":
+        return {"local_files_only": True}
+    return {"revision": src.revision} if src.revision else {}
+
+
+@contextmanager
+def _explained(src: BackboneSource, what: str):
+    try:
+        yield
+    except (OSError, ValueError) as err:
+        if src.kind == "folder":
+            where = f"diffusers folder {src.location}"
+            hint = "It needs unet/, vae/, text_encoder/ with .safetensors weights, tokenizer/ and scheduler/."
+        else:
+            where = f"hub repo {src.location!r}" + (f" at revision {src.revision}" if src.revision else "")
+            hint = ("Check the id and your network (HF_HUB_OFFLINE=1 allows only files already in the "
+                    "cache), or pass a local diffusers folder or single .safetensors file.")
+        raise BackboneError(f"could not load {what} of the {where}: {_first_line(err)}. {hint}") from err
 
 
 def _looks_like_path(text: str) -> bool:
@@ -232,37 +330,9 @@ def _alphas_cumprod(scheduler_config: dict) -> torch.Tensor:
     return known.alphas_cumprod.to(torch.float64)
 
 
-def _load_pretrained(source: str, revision: str | None, *, local: bool, prediction_type: str | None, dtype: torch.dtype):
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTokenizer
-
-    where = f"diffusers folder {source}" if local else f"hub repo {source!r}" + (f" at revision {revision}" if revision else "")
-    kw = dict(revision=revision, local_files_only=local or None)
-    kw = {k: v for k, v in kw.items() if v is not None}
-    try:
-        vae = AutoencoderKL.from_pretrained(source, subfolder="vae", use_safetensors=True, torch_dtype=dtype, **kw)
-        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", use_safetensors=True, torch_dtype=dtype, **kw)
-        text_encoder = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", use_safetensors=True, **kw)
-        tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", **kw)
-        scheduler_config = DDPMScheduler.load_config(source, subfolder="scheduler", **kw)
-    except (OSError, EnvironmentError, ValueError) as err:
-        hint = (
-            "It needs unet/, vae/, text_encoder/ with .safetensors weights, tokenizer/ and scheduler/."
-            if local
-            else "Check the id and your network (HF_HUB_OFFLINE=1 allows only files already in the cache), "
-            "or pass a local diffusers folder or single .safetensors file."
-        )
-        raise BackboneError(f"could not load the {where}: {_first_line(err)}. {hint}") from err
-    pred = prediction_type or scheduler_config.get("prediction_type", "epsilon")
-    family = _family_of(text_encoder)
-    return vae, unet, text_encoder, tokenizer, _alphas_cumprod(scheduler_config), pred, family
-
-
-def _load_single_file(path: Path, config_dir, prediction_type: str | None, dtype: torch.dtype):
-    from diffusers import StableDiffusionPipeline
+def _inspect_single_file(path: Path) -> tuple[str, str]:
+    """(family, detected prediction type) from the keys of an original-layout checkpoint."""
     from safetensors import safe_open
-
-    from .clip_vocab import clip_tokenizer
 
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -270,9 +340,10 @@ def _load_single_file(path: Path, config_dir, prediction_type: str | None, dtype
             probe = f.get_tensor(_V_PRED_PROBE) if _V_PRED_PROBE in keys else None
     except Exception as err:  # safetensors raises its own error types for damaged files
         raise BackboneError(f"{path}: not a readable safetensors file ({_first_line(err)}).") from err
+    sdxl = any(k.startswith(_SDXL_PREFIX) for k in keys)
+    if sdxl:
+        raise BackboneError(f"{path}: this is an SDXL checkpoint; genziqa supports Stable Diffusion 1.x and 2.x.")
     if not any(k.startswith(_UNET_PREFIX) for k in keys):
-        if any(k.startswith(_SDXL_PREFIX) for k in keys):
-            raise BackboneError(f"{path}: this is an SDXL checkpoint; genziqa supports Stable Diffusion 1.x and 2.x.")
         raise BackboneError(
             f"{path}: not a full Stable Diffusion checkpoint (no '{_UNET_PREFIX}*' UNet weights). "
             "Pass a complete SD 1.x/2.x checkpoint, not a LoRA, VAE or UNet-only file."
@@ -281,35 +352,91 @@ def _load_single_file(path: Path, config_dir, prediction_type: str | None, dtype
         family = "sd2"
     elif _SD1_TEXT_KEY in keys:
         family = "sd1"
-    elif any(k.startswith(_SDXL_PREFIX) for k in keys):
-        raise BackboneError(f"{path}: this is an SDXL checkpoint; genziqa supports Stable Diffusion 1.x and 2.x.")
     else:
         raise BackboneError(
             f"{path}: the checkpoint has no text encoder (neither CLIP nor OpenCLIP weights under "
             "'cond_stage_model.'). Pass a checkpoint that includes its text encoder."
         )
-    if prediction_type is None:
-        prediction_type = "epsilon"
-        if "v_pred" in keys:
-            prediction_type = "v_prediction"
-        elif family == "sd2" and probe is not None and float(probe.float().std(unbiased=False)) > _V_PRED_PROBE_STD:
-            prediction_type = "v_prediction"
-    config = Path(config_dir) if config_dir is not None else FAMILY_CONFIGS[family]
-    tokenizer = clip_tokenizer(config / "tokenizer" / "tokenizer_config.json")
-    try:
-        pipe = StableDiffusionPipeline.from_single_file(
-            str(path), config=str(config), local_files_only=True, tokenizer=tokenizer,
-            safety_checker=None, feature_extractor=None, requires_safety_checker=False, torch_dtype=dtype,
-        )
-    except Exception as err:  # diffusers raises many types for shape and key mismatches
+    prediction = "epsilon"
+    if "v_pred" in keys:
+        prediction = "v_prediction"
+    elif family == "sd2" and probe is not None and float(probe.float().std(unbiased=False)) > _V_PRED_PROBE_STD:
+        prediction = "v_prediction"
+    return family, prediction
+
+
+def _read_prefixed(path: Path, prefixes: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Only the tensors under ``prefixes``: a component never holds the whole file in memory."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys() if k.startswith(prefixes)}
+
+
+_OPENCLIP = "cond_stage_model.model."
+_CLIP = "cond_stage_model.transformer.text_model."
+_OPENCLIP_LAYER = {"ln_1": "layer_norm1", "ln_2": "layer_norm2", "mlp.c_fc": "mlp.fc1",
+                   "mlp.c_proj": "mlp.fc2", "attn.out_proj": "self_attn.out_proj"}
+
+
+def _single_file_text_encoder(src: BackboneSource):
+    """The text encoder of an original-layout checkpoint, loaded strictly.
+
+    SD 1.x stores the transformers CLIP names under ``cond_stage_model.transformer.``; SD 2.x
+    stores OpenCLIP's, with fused q/k/v projections and one more block than SD uses (diffusers'
+    SD 2 text encoder stops at the penultimate block), which is skipped here.
+    """
+    from accelerate import init_empty_weights
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    config = CLIPTextConfig.from_json_file(src.config_dir / "text_encoder" / "config.json")
+    path = Path(src.location)
+    if src.family == "sd1":
+        raw = _read_prefixed(path, (_CLIP,))
+        state = {k[len(_CLIP):]: v for k, v in raw.items() if not k.endswith("position_ids")}
+    else:
+        raw = _read_prefixed(path, (_OPENCLIP,))
+        state = _openclip_to_clip(raw, config.num_hidden_layers)
+    with init_empty_weights():
+        model = CLIPTextModel(config)
+    target = getattr(model, "text_model", model)  # transformers < 5.6 wraps the tower
+    expected = {k for k in target.state_dict() if not k.endswith("position_ids")}
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
         raise BackboneError(
-            f"{path}: could not be read as a {family} checkpoint with the configs in {config} "
-            f"({_first_line(err)}). If it is a fine-tune with other shapes, pass config_dir= a "
-            "diffusers folder holding its component configs."
-        ) from err
-    _check_loaded(path, pipe.unet, pipe.vae, pipe.text_encoder)
-    return (pipe.vae, pipe.unet, pipe.text_encoder, tokenizer,
-            _alphas_cumprod(dict(pipe.scheduler.config)), prediction_type, family)
+            f"{path}: its text encoder does not match the {src.family} config in {src.config_dir} "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]}). Pass config_dir= the model's own configs."
+        )
+    try:
+        target.load_state_dict(state, strict=False, assign=True)
+    except RuntimeError as err:
+        raise BackboneError(f"{path}: text encoder shapes differ from {src.config_dir} ({_first_line(err)}).") from err
+    _check_loaded(src.location, model)
+    return model
+
+
+def _openclip_to_clip(raw: dict[str, torch.Tensor], n_layers: int) -> dict[str, torch.Tensor]:
+    """transformers CLIP names for OpenCLIP tensors; absent ones are left out (and reported)."""
+    names = {
+        "embeddings.token_embedding.weight": "token_embedding.weight",
+        "embeddings.position_embedding.weight": "positional_embedding",
+        "final_layer_norm.weight": "ln_final.weight",
+        "final_layer_norm.bias": "ln_final.bias",
+    }
+    state = {new: raw[_OPENCLIP + old] for new, old in names.items() if _OPENCLIP + old in raw}
+    for i in range(n_layers):
+        old, new = f"{_OPENCLIP}transformer.resblocks.{i}.", f"encoder.layers.{i}."
+        for kind in ("weight", "bias"):
+            fused = raw.get(f"{old}attn.in_proj_{kind}")
+            if fused is not None:
+                q, k, v = fused.chunk(3, dim=0)  # [3W, ...] -> three [W, ...]
+                state[f"{new}self_attn.q_proj.{kind}"] = q
+                state[f"{new}self_attn.k_proj.{kind}"] = k
+                state[f"{new}self_attn.v_proj.{kind}"] = v
+            for src_name, dst_name in _OPENCLIP_LAYER.items():
+                if f"{old}{src_name}.{kind}" in raw:
+                    state[f"{new}{dst_name}.{kind}"] = raw[f"{old}{src_name}.{kind}"]
+    return state
 
 
 def _check_loaded(path: Path, *modules) -> None:

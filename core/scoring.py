@@ -42,7 +42,7 @@ class Scorer:
     """
 
     def __init__(self, backbone: Backbone, config: GenzIQAConfig, prompts: PromptLearner, *,
-                 label: str, batch_size: int = 16):
+                 label: str, batch_size: int = 16, prompt_embeds: torch.Tensor | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be at least 1 (UNet rows per call).")
         self.backbone = backbone
@@ -52,8 +52,10 @@ class Scorer:
         self.label = label
         self.batch_size = batch_size
         self.layer_names = tuple(cross_attention_names(backbone.unet))
-        with torch.no_grad():
-            self.prompt_embeds = self.prompts(backbone.text_encoder)  # [2, tokens, width]
+        if prompt_embeds is None:
+            with torch.no_grad():
+                prompt_embeds = self.prompts(backbone.text_encoder)
+        self.prompt_embeds = prompt_embeds.to(backbone.device, backbone.dtype)  # [2, tokens, width]
         backbone.text_encoder = None
         abar = backbone.alphas_cumprod[list(config.timesteps)]  # float64 [T]
         self._sqrt_abar = abar.sqrt().float().to(backbone.device)

@@ -36,8 +36,8 @@ def test_sd2_single_file_ignores_the_extra_openclip_block(tiny_sd2_dir, tiny_sd2
 def test_single_file_family_picks_shipped_configs(tiny_sd1_file, tiny_sd2_file):
     # The tiny files have other shapes than SD 1.5 / 2.1-base, so the shipped full-size configs
     # must be the ones tried, and the error must say how to name others.
-    for path, family in ((tiny_sd1_file, "sd1"), (tiny_sd2_file, "sd2")):
-        with pytest.raises(BackboneError, match=f"{family} checkpoint.*config_dir"):
+    for path, family, shipped in ((tiny_sd1_file, "sd1", "sd15"), (tiny_sd2_file, "sd2", "sd21base")):
+        with pytest.raises(BackboneError, match=rf"{family} configs? in \S*configs/{shipped}.*config_dir="):
             load_backbone(path)
 
 
