@@ -60,7 +60,7 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
 
 
-def run_one(folder: Path, dtype: str, plain: bool, repeats: int) -> dict:
+def run_one(folder: Path, dtype: str, plain: bool, repeats: int, batch_size: int | None) -> dict:
     import numpy as np
     import torch
     from skimage import data
@@ -69,8 +69,9 @@ def run_one(folder: Path, dtype: str, plain: bool, repeats: int) -> dict:
 
     image = np.asarray(data.astronaut())  # 512x512 RGB photo
     t0 = time.perf_counter()
-    scorer = genziqa.load(backbone=str(folder), dtype=dtype, device="cpu")
+    scorer = genziqa.load(backbone=str(folder), dtype=dtype, device="cpu", batch_size=batch_size)
     load_s = time.perf_counter() - t0
+    load_peak = peak_rss_gb()
     times, score = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -87,6 +88,7 @@ def run_one(folder: Path, dtype: str, plain: bool, repeats: int) -> dict:
         times.append(time.perf_counter() - t0)
     return {"path": "plain (oracle)" if plain else "fast", "dtype": dtype, "load_s": round(load_s, 1),
             "seconds_per_image": [round(t, 1) for t in times], "peak_rss_gb": round(peak_rss_gb(), 2),
+            "load_peak_gb": round(load_peak, 2), "batch_rows": "1 (oracle)" if plain else scorer.batch_size,
             "score": score, "threads": torch.get_num_threads()}
 
 
@@ -96,19 +98,21 @@ def main() -> int:
     parser.add_argument("--plain", action="store_true", help="also time the plain (oracle) path, fp32")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--batch-size", type=int, default=None, help="UNet rows per call (default: genziqa's)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.child:
         dtype, plain = args.child.split(":")
-        print(json.dumps(run_one(args.folder, dtype, plain == "plain", args.repeats)))
+        print(json.dumps(run_one(args.folder, dtype, plain == "plain", args.repeats, args.batch_size)))
         return 0
     build_random_backbone(args.folder)
     runs = [f"{d}:fast" for d in args.dtypes.split(",")] + (["float32:plain"] if args.plain else [])
     rows = []
     for run in runs:
+        extra = ["--batch-size", str(args.batch_size)] if args.batch_size else []
         out = subprocess.run([sys.executable, __file__, "--folder", str(args.folder), "--repeats",
-                              str(args.repeats), "--child", run], capture_output=True, text=True)
+                              str(args.repeats), "--child", run, *extra], capture_output=True, text=True)
         if out.returncode:
             print(out.stderr[-3000:], file=sys.stderr)
             return out.returncode
@@ -121,10 +125,11 @@ def main() -> int:
         pass
     with RESULTS.open("a") as f:
         f.write(f"\n## {time.strftime('%Y-%m-%d')} · {cpu} · {os.cpu_count()} cores · torch {__import__('torch').__version__}\n\n")
-        f.write("| path | dtype | load s | s / image (runs) | peak RSS GB | score |\n|---|---|---|---|---|---|\n")
+        f.write("| path | dtype | UNet rows / call | load s | s / image (each run) | peak RSS GiB (after load) | score |\n")
+        f.write("|---|---|---|---|---|---|---|\n")
         for r in rows:
-            f.write(f"| {r['path']} | {r['dtype']} | {r['load_s']} | {', '.join(map(str, r['seconds_per_image']))} "
-                    f"| {r['peak_rss_gb']} | {r['score']:.4f} |\n")
+            f.write(f"| {r['path']} | {r['dtype']} | {r['batch_rows']} | {r['load_s']} | "
+                    f"{', '.join(map(str, r['seconds_per_image']))} | {r['peak_rss_gb']} ({r['load_peak_gb']}) | {r['score']:.4f} |\n")
     return 0
 
 

@@ -20,6 +20,10 @@ from .scoring import Scorer
 log = logging.getLogger(__name__)
 
 ZERO_SHOT = "zero-shot"
+# UNet rows per call by default. On CPU throughput per row is flat from 4 rows up while memory
+# grows with the batch (benchmarks/results.md); GPUs want more work per call.
+CPU_BATCH_ROWS = 4
+GPU_BATCH_ROWS = 32
 
 
 def load(
@@ -30,7 +34,7 @@ def load(
     dtype: str | torch.dtype | None = "auto",
     revision: str | None = None,
     config: GenzIQAConfig | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     prediction_type: str | None = None,
     backbone_config: str | os.PathLike | None = None,
 ) -> Scorer:
@@ -41,9 +45,10 @@ def load(
     the mean denoising-error gap), clearly labelled as such everywhere.
     ``backbone``: hub id, diffusers folder or single ``.safetensors`` file; default: the
     backbone the weights were trained on, else SD 2.1-base (``sd2-community`` mirror, pinned).
-    ``device``: ``"auto"`` (cuda > mps > cpu). ``dtype``: ``"auto"`` (float32 on CPU, bf16/fp16 on GPU).
+    ``device``: ``"auto"`` (cuda > mps > cpu). ``dtype``: ``"auto"`` (float32 on CPU, float16 on GPU).
     ``config``: method numbers; trained weights bring their own, and a different one is refused.
-    ``batch_size``: UNet rows per call (16 rows = one image's 8 timesteps x 2 prompts).
+    ``batch_size``: UNet rows per call (16 rows = one image's 8 timesteps x 2 prompts); default
+    4 on CPU (larger batches are no faster there and cost memory), 32 on GPUs.
     """
     trained: Weights | None = load_weights(weights) if weights is not None else None
     if trained is not None:
@@ -94,6 +99,8 @@ def load(
         bb.unet.to(device=dev, dtype=dt)
         bb.unet.requires_grad_(False)
         label = f"genziqa:{trained.name} · {bb.describe()}"
+    if batch_size is None:
+        batch_size = CPU_BATCH_ROWS if dev.type == "cpu" else GPU_BATCH_ROWS
     return Scorer(bb, config, prompts, label=label, batch_size=batch_size, prompt_embeds=prompt_embeds)
 
 

@@ -117,15 +117,44 @@ class StatisticProcessor:
         return out / attn.rescale_output_factor
 
 
+class PairSharedAttention:
+    """Self-attention that runs once per (good, bad) row pair when the pair's inputs are equal.
+
+    The UNet rows come in pairs that share z_t and t and differ only in the prompt, so until the
+    first cross-attention every activation of a pair is the same. The self-attention just before
+    it (one of the costly full-resolution ones) is computed on one row of each pair and copied.
+    Equality is checked on every call; anything else falls back to the wrapped processor.
+    """
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.shared_calls = 0
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
+        rows = hidden_states.shape[0]
+        paired = (rows % 2 == 0 and encoder_hidden_states is None and attention_mask is None
+                  and torch.equal(hidden_states[0::2], hidden_states[1::2]))
+        if not paired:
+            return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        self.shared_calls += 1
+        once = self.inner(attn, hidden_states[0::2], None, None, temb, *args, **kwargs)  # [rows/2, pixels, C]
+        return once.repeat_interleave(2, dim=0)
+
+
 @contextmanager
 def capture_cross_attention(unet: nn.Module, capture: Capture, latent_hw: tuple[int, int]) -> Iterator[Capture]:
-    """Install statistic processors on ``attn2`` only; restore the previous ones on every exit."""
+    """Install statistic processors on ``attn2`` and the pair-shared processor on the
+    self-attention that precedes the first of them; restore the previous ones on every exit."""
     previous = unet.attn_processors
-    names = set(cross_attention_names(unet))
+    order = cross_attention_names(unet)
+    names = set(order)
+    first_self = order[0].replace(".attn2.", ".attn1.")
     installed = {
         name: StatisticProcessor(capture, name, latent_hw) if name in names else proc
         for name, proc in previous.items()
     }
+    if first_self in installed:
+        installed[first_self] = PairSharedAttention(previous[first_self])
     unet.set_attn_processor(dict(installed))
     try:
         yield capture

@@ -109,8 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--revision", help="hub revision of the backbone")
     group.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, ...")
     group.add_argument("--dtype", default="auto", help="auto (float32 on CPU, half precision on GPU), float32, ...")
-    group.add_argument("--batch-size", type=_positive, default=16,
-                       help="UNet rows per call; one image is 16 rows (default: 16)")
+    group.add_argument("--batch-size", type=_positive, default=None,
+                       help="UNet rows per call; one image is 16 rows (default: 4 on CPU, 32 on GPU)")
     group.add_argument("--resolution", type=_positive,
                        help="side the images are resized to (default: 512, or the weights' own)")
 

@@ -9,6 +9,7 @@ depend on batch size or on which images share a batch.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import Sequence
 
 import numpy as np
@@ -91,7 +92,10 @@ class Scorer:
             if loaded:
                 scores = self._scores([img for _, img in loaded])
                 for (index, img), value in zip(loaded, scores):
-                    results[index] = ScoredImage(source=img.source, score=value)
+                    if math.isfinite(value):
+                        results[index] = ScoredImage(source=img.source, score=value)
+                    else:
+                        results[index] = ScoredImage(source=img.source, score=None, error=self._overflow(img.source, value))
             if bar is not None:
                 bar.update(min(group, len(items) - start))
         if bar is not None:
@@ -108,13 +112,20 @@ class Scorer:
         latent = self.latent_hw
         with torch.no_grad():
             out = self._run(to_model_input([img], self.config.resolution), maps=latent)
+        score = float(out["score"][0])
+        if not math.isfinite(score):
+            raise FloatingPointError(self._overflow(img.source, score))
         return Analysis(
-            source=img.source, score=float(out["score"][0]), zero_shot=self.zero_shot, model=self.label,
+            source=img.source, score=score, zero_shot=self.zero_shot, model=self.label,
             image_size=img.size, timesteps=tuple(self.config.timesteps),
             per_timestep=out["per_timestep"][0].numpy(), layer_stats=out["layer_stats"][0].numpy(),
             layer_names=self.layer_names, error_gap=out["error_gap"][0].numpy(), tokens=self.prompts.tokens,
             token_maps=out["token_maps"][0].numpy(), quality_latent=out["quality"][0].numpy(),
         )
+
+    def _overflow(self, source: str, value: float) -> str:
+        return (f"{source}: the score came out {value}: the backbone overflowed in {self.backbone.dtype}. "
+                "Load the scorer with dtype='float32' (or 'bfloat16').")
 
     @property
     def rows_per_image(self) -> int:
@@ -167,6 +178,10 @@ class Scorer:
         return self._noise[key]
 
     def _run(self, pixels: torch.Tensor, maps: tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
+        with exact_float32(self.backbone.device, self.backbone.dtype):
+            return self._run_exact(pixels, maps)
+
+    def _run_exact(self, pixels: torch.Tensor, maps: tuple[int, int] | None) -> dict[str, torch.Tensor]:
         bb = self.backbone
         z0 = self.encode(pixels)  # [B, C, h, w]
         n_img, n_t = z0.shape[0], len(self.config.timesteps)
@@ -216,6 +231,22 @@ class Scorer:
             sq = sq_err.view(n_img, n_t, 2, *sq_err.shape[1:])
             out["quality"] = (sq[:, :, 1] - sq[:, :, 0]).mean(dim=1).cpu()
         return out
+
+
+@contextmanager
+def exact_float32(device: torch.device, dtype: torch.dtype):
+    """float32 on CUDA means float32: TF32 (on by default for cuDNN convolutions) is switched off
+    while scoring and restored afterwards, so GPU scores match CPU ones to float rounding."""
+    if device.type != "cuda" or dtype != torch.float32:
+        yield
+        return
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
 
 
 def progress_bar(total: int, enabled: bool):

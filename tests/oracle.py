@@ -56,6 +56,8 @@ def oracle_score(scorer, pixels: torch.Tensor, scheduler_config: dict) -> dict:
     names = [n for n in unet.attn_processors if ".attn2." in n]
     previous = unet.attn_processors
     unet.set_attn_processor({n: ExplicitAttention(n, record) for n in previous})
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # fp32 means fp32
     try:
         x = pixels.unsqueeze(0).to(bb.device, bb.dtype) * 2 - 1
         z0 = bb.vae.encode(x).latent_dist.mode().float() * bb.vae.config.scaling_factor
@@ -70,7 +72,7 @@ def oracle_score(scorer, pixels: torch.Tensor, scheduler_config: dict) -> dict:
             errs, layer_means = [], []
             for p in range(2):
                 record.clear()
-                out = unet(z_t.to(bb.dtype), torch.tensor([t]),
+                out = unet(z_t.to(bb.dtype), torch.tensor([t], device=bb.device),
                            encoder_hidden_states=scorer.prompt_embeds[p : p + 1]).sample.float()
                 if bb.prediction_type == "v_prediction":
                     out = a * out + s * z_t
@@ -84,6 +86,7 @@ def oracle_score(scorer, pixels: torch.Tensor, scheduler_config: dict) -> dict:
             per_t.append(-gap if scorer.zero_shot else m.mean().item() + gap)
     finally:
         unet.set_attn_processor(previous)
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     per_t = torch.tensor(per_t, dtype=torch.float64)
     return {"score": per_t.mean().item(), "per_timestep": per_t, "layer_stats": torch.stack(stats),
             "error_gap": torch.tensor(gaps, dtype=torch.float64), "layer_names": names}

@@ -163,3 +163,40 @@ def test_prompt_embeddings_are_computed_once(tiny_sd2_dir, tiny_config, photos, 
     monkeypatch.setattr(type(scorer.prompts), "forward", lambda *a: calls.append(1))
     scorer.score(photos[:2])
     assert calls == []
+
+
+def test_pair_shared_self_attention_engages_and_changes_nothing(tiny_sd2_dir, tiny_config, photos, monkeypatch):
+    from genziqa.core import attention
+
+    made = []
+
+    class Spy(attention.PairSharedAttention):
+        def __init__(self, inner):
+            super().__init__(inner)
+            made.append(self)
+
+    monkeypatch.setattr(attention, "PairSharedAttention", Spy)
+    scorer = genziqa.load(backbone=str(tiny_sd2_dir), config=tiny_config, batch_size=4)
+    shared = scorer.score(photos[:2])
+    assert made and made[-1].shared_calls == 2 * 16 // 4  # every call of 4 rows held 2 equal pairs
+    scorer.batch_size = 1  # single rows: nothing to share, the plain processor runs
+    plain = scorer.score(photos[:2])
+    assert made[-1].shared_calls == 0
+    np.testing.assert_allclose(shared, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_pair_shared_attention_falls_back_when_rows_differ():
+    from genziqa.core.attention import PairSharedAttention
+
+    calls = []
+
+    def inner(attn, hidden, *args, **kwargs):
+        calls.append(hidden.shape[0])
+        return hidden * 2
+
+    proc = PairSharedAttention(inner)
+    same = torch.ones(4, 3, 2)
+    assert torch.equal(proc(None, same), same * 2) and calls == [2]
+    differ = torch.arange(24.0).view(4, 3, 2)
+    assert torch.equal(proc(None, differ), differ * 2) and calls == [2, 4]
+    assert torch.equal(proc(None, differ[:3]), differ[:3] * 2) and calls == [2, 4, 3]
