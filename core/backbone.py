@@ -291,7 +291,7 @@ def _frozen(module, device: torch.device, dtype: torch.dtype):
     if next(module.parameters()).dtype != dtype:
         module.to(dtype=dtype)
     module.to(device=device)
-    module.eval()
+    module.train(False)  # inference mode (dropout off)
     module.requires_grad_(False)
     return module
 
