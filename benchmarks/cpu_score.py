@@ -29,8 +29,8 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.md"
 
 
-def build_random_backbone(folder: Path) -> Path:
-    """SD 2.1-base-shaped random weights in the diffusers layout (built once, then reused)."""
+def build_random_backbone(folder: Path, family: str = "sd2") -> Path:
+    """SD 2.1-base- (or SD 1.5-) shaped random weights in the diffusers layout (built once, then reused)."""
     if (folder / "done").exists():
         return folder
     import shutil
@@ -42,7 +42,7 @@ def build_random_backbone(folder: Path) -> Path:
     from genziqa.core.backbone import FAMILY_CONFIGS
     from genziqa.core.clip_vocab import clip_tokenizer
 
-    shipped = FAMILY_CONFIGS["sd2"]
+    shipped = FAMILY_CONFIGS[family]
     torch.manual_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
     UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(shipped / "unet")).save_pretrained(folder / "unet")
