@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import torch
@@ -16,8 +15,6 @@ from .config import GenzIQAConfig
 from .lora import add_lora, load_lora_state_dict
 from .prompts import PromptLearner
 from .scoring import Scorer
-
-log = logging.getLogger(__name__)
 
 ZERO_SHOT = "zero-shot"
 # UNet rows per call by default. On CPU throughput per row is flat from 4 rows up while memory

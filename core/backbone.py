@@ -8,15 +8,12 @@ caller names), and the CLIP tokenizer is rebuilt from the vocabulary in ``assets
 from __future__ import annotations
 
 import difflib
-import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-
-log = logging.getLogger(__name__)
 
 CONFIGS = Path(__file__).parent / "configs"
 

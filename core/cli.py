@@ -15,7 +15,7 @@ import numpy as np
 
 from . import heatmaps
 from .api import load
-from .batch import BatchError, collect_images, output_format, score_to_file
+from .batch import collect_images, output_format, score_to_file
 from .config import GenzIQAConfig
 from .images import ImageError, load_image
 

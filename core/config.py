@@ -7,7 +7,7 @@ non-default value reproduces the authors' code are marked *parity option*.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Eight timesteps, 12 apart, in the low-noise range 0..99 of the 1000-step schedule.
 TEST_TIMESTEPS: tuple[int, ...] = (9, 21, 33, 45, 57, 69, 81, 93)
@@ -61,9 +61,6 @@ class GenzIQAConfig:
     batch_size: int = 16
     epochs: int = 10
 
-    extra: dict = field(default_factory=dict, compare=False, repr=False)
-    """Free-form notes carried into saved checkpoints (never read by the method)."""
-
     def __post_init__(self) -> None:
         _choice("pixel_norm", self.pixel_norm, ("symmetric", "clip"))
         _choice("latent", self.latent, ("mode", "sample"))
@@ -80,9 +77,7 @@ class GenzIQAConfig:
             raise ValueError(f"class_words={self.class_words!r}: give exactly (good, bad).")
 
     def to_dict(self) -> dict:
-        out = dataclasses.asdict(self)
-        out.pop("extra")
-        return out
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "GenzIQAConfig":
@@ -90,7 +85,7 @@ class GenzIQAConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(
-                f"unknown GenzIQA config keys {unknown}; known keys are {sorted(known - {'extra'})}. "
+                f"unknown GenzIQA config keys {unknown}; known keys are {sorted(known)}. "
                 "Was this file written by a newer genziqa?"
             )
         values = dict(data)

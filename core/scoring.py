@@ -12,7 +12,6 @@ import math
 from contextlib import contextmanager
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from .attention import Capture, capture_cross_attention, cross_attention_names
