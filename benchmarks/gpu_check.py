@@ -36,7 +36,6 @@ def _module(name: str):
 
 def parity(report: dict, work: Path, device: str) -> None:
     import numpy as np
-    import torch
     from skimage import data
 
     import genziqa
