@@ -49,7 +49,9 @@ class Weights:
 
     @property
     def name(self) -> str:
-        return Path(self.source).name or self.source
+        """The folder's name for local weights, the repo id for hub weights."""
+        path = Path(self.source)
+        return path.name if path.exists() else self.source
 
 
 def save_weights(folder: str | os.PathLike, *, ctx: torch.Tensor, lora: dict[str, torch.Tensor],
