@@ -118,3 +118,19 @@ def test_bf16_statistics_stay_close_to_fp32(tiny_sd2_dir, tiny_config, photos):
     # bf16 weights and activations move the numbers, but fp32 accumulation keeps them close.
     assert abs(bf16.score - fp32.score) < 0.05 * (1 + abs(fp32.score))
     assert abs(float(bf16.layer_stats.mean()) - float(fp32.layer_stats.mean())) < 0.05 * abs(float(fp32.layer_stats.mean()))
+
+
+def test_sd2_v_prediction_detected_from_weight_statistics(tiny_sd2_file, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from genziqa.core.backbone import open_backbone
+
+    probe = "model.diffusion_model.output_blocks.11.1.transformer_blocks.0.norm1.bias"
+    tensors = load_file(str(tiny_sd2_file))
+    assert "v_pred" not in tensors and open_backbone(tiny_sd2_file).prediction_type == "epsilon"
+    # SD 2.x 768-v checkpoints carry no flag; their last up-block norm bias is spread widely.
+    tensors[probe] = torch.randn(tensors[probe].shape, generator=torch.Generator().manual_seed(0)) * 0.3
+    spread = tmp_path / "spread.safetensors"
+    save_file(tensors, str(spread))
+    assert open_backbone(spread).prediction_type == "v_prediction"
+    assert open_backbone(spread, prediction_type="epsilon").prediction_type == "epsilon"
