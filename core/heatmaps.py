@@ -48,14 +48,16 @@ def resize(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out[0, 0].numpy()
 
 
-def normalize(heat: np.ndarray, symmetric: bool = False) -> np.ndarray:
-    """To [0, 1]: min-max, or around zero (0.5 = no effect) when ``symmetric``."""
+def normalize(heat: np.ndarray, symmetric: bool = False, clip: float = 99.0) -> np.ndarray:
+    """To [0, 1], robust to a few extreme cells: min-max between the (100 - clip)th and clip-th
+    percentiles, or around zero (0.5 = no effect, scaled by the clip-th percentile of |heat|)
+    when ``symmetric``. Values beyond the percentiles saturate."""
     heat = np.asarray(heat, dtype=np.float32)
     if symmetric:
-        scale = float(np.abs(heat).max()) or 1.0
-        return 0.5 + 0.5 * heat / scale
-    lo, hi = float(heat.min()), float(heat.max())
-    return (heat - lo) / (hi - lo) if hi > lo else np.zeros_like(heat)
+        scale = float(np.percentile(np.abs(heat), clip)) or 1.0
+        return np.clip(0.5 + 0.5 * heat / scale, 0.0, 1.0)
+    lo, hi = (float(v) for v in np.percentile(heat, (100 - clip, clip)))
+    return np.clip((heat - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(heat)
 
 
 def colorize(heat: np.ndarray, cmap: str = "inferno", symmetric: bool = False) -> np.ndarray:

@@ -52,7 +52,12 @@ def test_quality_map_differs_between_images(trained_sd2, photos):
 def test_overlay_and_colours(analysis, photos):
     pil = heatmaps.overlay(photos[1], analysis.quality_map(), symmetric=True, cmap="RdBu_r")
     assert pil.size == analysis.image_size and pil.mode == "RGB"
-    assert heatmaps.normalize(np.array([-2.0, 0.0, 1.0]), symmetric=True).tolist() == [0.0, 0.5, 0.75]
+    assert heatmaps.normalize(np.array([-2.0, 0.0, 1.0]), symmetric=True, clip=100).tolist() == [0.0, 0.5, 0.75]
+    # One extreme cell saturates instead of washing every other cell out to "no effect".
+    heat = np.linspace(-1, 1, 1000)
+    heat[0] = -500.0
+    robust = heatmaps.normalize(heat, symmetric=True)
+    assert robust[0] == 0.0 and robust[-1] > 0.99 and robust[750] > 0.7
     with pytest.raises(ValueError, match="Did you mean 'inferno'"):
         heatmaps.colorize(np.zeros((2, 2)), cmap="infernoo")
 
