@@ -61,6 +61,11 @@ class Scorer:
         self._sqrt_abar = abar.sqrt().float().to(backbone.device)
         self._sqrt_one_minus = (1 - abar).sqrt().float().to(backbone.device)
         self._timesteps = torch.tensor(config.timesteps, dtype=torch.long, device=backbone.device)
+        # oneDNN runs the VAE encoder's full-resolution convolutions faster channels-last
+        # (8.2 -> 7.0 s float32, 4.3 -> 3.5 s bfloat16 at 512px on the benchmark CPU); the UNet's
+        # small 64x64 maps were slower that way, so it keeps the default layout.
+        self._vae_layout = torch.channels_last if backbone.device.type == "cpu" else torch.contiguous_format
+        backbone.vae.to(memory_format=self._vae_layout)
         self._noise: dict[tuple[int, ...], torch.Tensor] = {}
 
     # -- public API -------------------------------------------------------------------------
@@ -154,7 +159,7 @@ class Scorer:
             x = (x - mean) / std
         latents = []
         for one in x.split(4):  # the VAE encoder is memory-hungry at 512px: 4 images at a time
-            dist = bb.vae.encode(one.to(bb.dtype)).latent_dist
+            dist = bb.vae.encode(one.to(bb.dtype).contiguous(memory_format=self._vae_layout)).latent_dist
             if self.config.latent == "mode":
                 z = dist.mode().float()
             else:
