@@ -8,6 +8,7 @@ saved once as a diffusers folder and loaded through ``genziqa.load``, like a use
     python benchmarks/cpu_score.py --plain         # also the plain path (oracle: one UNet call
                                                    # per timestep and prompt, explicit attention
                                                    # in every layer)
+    python benchmarks/cpu_score.py --trained       # also the trained scorer (initial weights)
 
 Each configuration runs in its own process so its peak resident memory (VmHWM) is its own.
 Results are appended to benchmarks/results.md.
@@ -56,11 +57,32 @@ def build_random_backbone(folder: Path, family: str = "sd2") -> Path:
     return folder
 
 
+def build_initial_weights(folder: Path, out: Path) -> Path:
+    """Trained-path weights at their initial state (random context vectors, LoRA B = 0): the
+    trained scorer's cost, which adds the attention statistic to the zero-shot one."""
+    if (out / "genziqa.safetensors").exists():
+        return out
+    import torch
+
+    from genziqa.core.api import backbone_record
+    from genziqa.core.backbone import load_backbone
+    from genziqa.core.checkpoint import save_weights
+    from genziqa.core.config import GenzIQAConfig
+    from genziqa.core.lora import add_lora, lora_state_dict
+
+    config = GenzIQAConfig()
+    bb = load_backbone(folder, device="cpu")
+    add_lora(bb.unet, config)
+    ctx = torch.randn(config.n_ctx, bb.width, generator=torch.Generator().manual_seed(0)) * config.ctx_init_std
+    return save_weights(out, ctx=ctx, lora=lora_state_dict(bb.unet), config=config, backbone=backbone_record(bb))
+
+
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
 
 
-def run_one(folder: Path, dtype: str, plain: bool, repeats: int, batch_size: int | None) -> dict:
+def run_one(folder: Path, dtype: str, plain: bool, repeats: int, batch_size: int | None,
+            weights: Path | None = None) -> dict:
     import numpy as np
     import torch
     from skimage import data
@@ -69,7 +91,7 @@ def run_one(folder: Path, dtype: str, plain: bool, repeats: int, batch_size: int
 
     image = np.asarray(data.astronaut())  # 512x512 RGB photo
     t0 = time.perf_counter()
-    scorer = genziqa.load(backbone=str(folder), dtype=dtype, device="cpu", batch_size=batch_size)
+    scorer = genziqa.load(weights, backbone=str(folder), dtype=dtype, device="cpu", batch_size=batch_size)
     load_s = time.perf_counter() - t0
     load_peak = peak_rss_gb()
     times, score = [], None
@@ -86,7 +108,8 @@ def run_one(folder: Path, dtype: str, plain: bool, repeats: int, batch_size: int
         else:
             score = scorer.score([image])[0]
         times.append(time.perf_counter() - t0)
-    return {"path": "plain (oracle)" if plain else "fast", "dtype": dtype, "load_s": round(load_s, 1),
+    mode = "zero-shot" if weights is None else "trained"
+    return {"path": f"plain (oracle), {mode}" if plain else f"fast, {mode}", "dtype": dtype, "load_s": round(load_s, 1),
             "seconds_per_image": [round(t, 1) for t in times], "peak_rss_gb": round(peak_rss_gb(), 2),
             "load_peak_gb": round(load_peak, 2), "batch_rows": "1 (oracle)" if plain else scorer.batch_size,
             "score": score, "threads": torch.get_num_threads()}
@@ -96,18 +119,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folder", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "genziqa-bench-sd21base")
     parser.add_argument("--plain", action="store_true", help="also time the plain (oracle) path, fp32")
+    parser.add_argument("--trained", action="store_true", help="also time the trained scorer (statistic + LoRA)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--dtypes", default="float32,bfloat16")
     parser.add_argument("--batch-size", type=int, default=None, help="UNet rows per call (default: genziqa's)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    weights_dir = args.folder.parent / (args.folder.name + "-weights")
     if args.child:
-        dtype, plain = args.child.split(":")
-        print(json.dumps(run_one(args.folder, dtype, plain == "plain", args.repeats, args.batch_size)))
+        dtype, path, mode = args.child.split(":")
+        weights = weights_dir if mode == "trained" else None
+        print(json.dumps(run_one(args.folder, dtype, path == "plain", args.repeats, args.batch_size, weights)))
         return 0
     build_random_backbone(args.folder)
-    runs = [f"{d}:fast" for d in args.dtypes.split(",")] + (["float32:plain"] if args.plain else [])
+    modes = ["zero-shot"]
+    if args.trained:
+        build_initial_weights(args.folder, weights_dir)
+        modes.append("trained")
+    runs = [f"{d}:fast:{m}" for m in modes for d in args.dtypes.split(",")]
+    runs += ["float32:plain:zero-shot"] if args.plain else []
     rows = []
     for run in runs:
         extra = ["--batch-size", str(args.batch_size)] if args.batch_size else []

@@ -12,7 +12,7 @@ from .backbone import (
 )
 from .checkpoint import Weights, WeightsError, load_weights
 from .config import GenzIQAConfig
-from .lora import add_lora, load_lora_state_dict
+from .lora import add_lora, load_lora_state_dict, merge_lora
 from .prompts import PromptLearner
 from .scoring import Scorer
 
@@ -95,6 +95,7 @@ def load(
         load_lora_state_dict(bb.unet, trained.lora)
         bb.unet.to(device=dev, dtype=dt)
         bb.unet.requires_grad_(False)
+        merge_lora(bb.unet)
         label = f"genziqa:{trained.name} · {bb.describe()}"
     if batch_size is None:
         batch_size = CPU_BATCH_ROWS if dev.type == "cpu" else GPU_BATCH_ROWS

@@ -142,12 +142,13 @@ class PairSharedAttention:
 
 
 @contextmanager
-def capture_cross_attention(unet: nn.Module, capture: Capture, latent_hw: tuple[int, int]) -> Iterator[Capture]:
-    """Install statistic processors on ``attn2`` and the pair-shared processor on the
-    self-attention that precedes the first of them; restore the previous ones on every exit."""
+def capture_cross_attention(unet: nn.Module, capture: Capture | None, latent_hw: tuple[int, int]) -> Iterator[Capture | None]:
+    """Install statistic processors on ``attn2`` (unless ``capture`` is None: nothing to record)
+    and the pair-shared processor on the self-attention that precedes the first of them; restore
+    the previous ones on every exit."""
     previous = unet.attn_processors
     order = cross_attention_names(unet)
-    names = set(order)
+    names = set(order) if capture is not None else set()
     first_self = order[0].replace(".attn2.", ".attn1.")
     installed = {
         name: StatisticProcessor(capture, name, latent_hw) if name in names else proc

@@ -57,3 +57,21 @@ def load_lora_state_dict(unet: nn.Module, state: dict[str, torch.Tensor]) -> Non
     bad = [k for k in getattr(result, "unexpected_keys", []) if "lora" in k]
     if bad:
         raise ValueError(f"LoRA keys were not applied: {bad[:3]}")
+
+
+def merge_lora(unet: nn.Module) -> int:
+    """Fold the adapters into their base weights for inference: W <- W + B A.
+
+    Scoring then costs what the bare backbone costs (unmerged, the rank-4 side path added about
+    half to a GPU forward). In float32 the result equals the unmerged forward to rounding; in half
+    precision the sum is rounded once instead of the two products separately. Returns the number
+    of layers merged. Training must keep the adapters unmerged.
+    """
+    from peft.tuners.lora import LoraLayer
+
+    merged = 0
+    for module in unet.modules():
+        if isinstance(module, LoraLayer):
+            module.merge(safe_merge=True, adapter_names=[ADAPTER])
+            merged += 1
+    return merged

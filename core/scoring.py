@@ -145,8 +145,9 @@ class Scorer:
     # -- the computation ---------------------------------------------------------------------
 
     def _scores(self, images: Sequence[LoadedImage]) -> list[float]:
+        # A zero-shot score is the error gap alone: the attention statistic would be wasted work.
         with torch.no_grad():
-            out = self._run(to_model_input(list(images), self.config.resolution))
+            out = self._run(to_model_input(list(images), self.config.resolution), statistics=not self.zero_shot)
         return [float(v) for v in out["score"]]
 
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -183,11 +184,14 @@ class Scorer:
             self._noise[key] = bank.to(self.backbone.device)
         return self._noise[key]
 
-    def _run(self, pixels: torch.Tensor, maps: tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
+    def _run(self, pixels: torch.Tensor, maps: tuple[int, int] | None = None,
+             statistics: bool = True) -> dict[str, torch.Tensor]:
+        """Score ``(B, 3, R, R)`` pixels; ``maps``: heatmap grid size, or None for scores only;
+        ``statistics=False`` skips the attention statistic (layer_stats are then NaN)."""
         with exact_float32(self.backbone.device, self.backbone.dtype):
-            return self._run_exact(pixels, maps)
+            return self._run_exact(pixels, maps, statistics or maps is not None)
 
-    def _run_exact(self, pixels: torch.Tensor, maps: tuple[int, int] | None) -> dict[str, torch.Tensor]:
+    def _run_exact(self, pixels: torch.Tensor, maps: tuple[int, int] | None, statistics: bool) -> dict[str, torch.Tensor]:
         bb = self.backbone
         z0 = self.encode(pixels)  # [B, C, h, w]
         n_img, n_t = z0.shape[0], len(self.config.timesteps)
@@ -198,9 +202,9 @@ class Scorer:
         t_of = torch.arange(n_t, device=dev).repeat_interleave(2).repeat(n_img)
         prompt_of = torch.arange(2, device=dev).repeat(n_img * n_t)
         errors = torch.empty(rows, device=dev)
-        lse = torch.empty(rows, len(self.layer_names), device=dev)
+        lse = torch.full((rows, len(self.layer_names)), float("nan"), device=dev)
         token_maps = sq_err = None
-        capture = Capture(self.config.lse_lambda, map_size=maps)
+        capture = Capture(self.config.lse_lambda, map_size=maps) if statistics else None
         with capture_cross_attention(bb.unet, capture, z0.shape[-2:]):
             for start in range(0, rows, self.batch_size):
                 sl = slice(start, start + self.batch_size)
@@ -209,14 +213,16 @@ class Scorer:
                 s = self._sqrt_one_minus[k].view(-1, 1, 1, 1)
                 noise = eps[k]
                 z_t = a * z0[img_of[sl]] + s * noise  # DDPM forward process, float32
-                capture.reset()
+                if capture is not None:
+                    capture.reset()
                 out = bb.unet(z_t.to(bb.dtype), self._timesteps[k],
                               encoder_hidden_states=self.prompt_embeds[prompt_of[sl]]).sample.float()
                 if bb.prediction_type == "v_prediction":
                     out = a * out + s * z_t  # v -> epsilon
                 diff = noise - out
                 errors[sl] = diff.flatten(1).norm(dim=1)
-                lse[sl] = torch.stack([capture.lse[n] for n in self.layer_names], dim=1)
+                if capture is not None:
+                    lse[sl] = torch.stack([capture.lse[n] for n in self.layer_names], dim=1)
                 if maps is not None:
                     if token_maps is None:
                         token_maps = torch.empty(rows, *capture.maps.shape[1:], device=dev)

@@ -200,3 +200,24 @@ def test_pair_shared_attention_falls_back_when_rows_differ():
     differ = torch.arange(24.0).view(4, 3, 2)
     assert torch.equal(proc(None, differ), differ * 2) and calls == [2, 4]
     assert torch.equal(proc(None, differ[:3]), differ[:3] * 2) and calls == [2, 4, 3]
+
+
+def test_merged_lora_equals_the_unmerged_side_path(tiny_sd2_dir, tiny_config, trained_sd2):
+    from genziqa.core.backbone import load_backbone
+    from genziqa.core.checkpoint import load_weights
+    from genziqa.core.lora import add_lora, load_lora_state_dict, merge_lora
+
+    bb = load_backbone(tiny_sd2_dir)
+    add_lora(bb.unet, tiny_config)
+    load_lora_state_dict(bb.unet, load_weights(trained_sd2).lora)
+    z = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    ctx = torch.randn(2, 77, bb.width, generator=torch.Generator().manual_seed(1))
+    t = torch.tensor([21, 81])
+    with torch.no_grad():
+        bare_weight = bb.unet.mid_block.attentions[0].transformer_blocks[0].attn2.to_k.base_layer.weight.clone()
+        unmerged = bb.unet(z, t, encoder_hidden_states=ctx).sample
+        assert merge_lora(bb.unet) == 16 * 4
+        merged = bb.unet(z, t, encoder_hidden_states=ctx).sample
+    after = bb.unet.mid_block.attentions[0].transformer_blocks[0].attn2.to_k.base_layer.weight
+    assert not torch.equal(bare_weight, after)  # the adapters really were folded in
+    torch.testing.assert_close(merged, unmerged, rtol=1e-5, atol=1e-5)
