@@ -202,7 +202,7 @@ def open_backbone(
             f"unknown backbone name {source!r}; short names are {sorted(ALIASES)}, or pass a hub "
             f"repo id, a diffusers folder or a .safetensors file.{suggest(source, ALIASES)}"
         )
-    if _looks_like_path(source):
+    if not is_hub_id(source):
         raise BackboneError(f"backbone {source!r} does not exist. Pass an existing .safetensors file, a diffusers folder, or a hub repo id.")
     return BackboneSource("hub", source, revision or PINNED_REVISIONS.get(source), None, prediction_type, None)
 
@@ -314,9 +314,11 @@ def _explained(src: BackboneSource, what: str):
         raise BackboneError(f"could not load {what} of the {where}: {_first_line(err)}. {hint}") from err
 
 
-def _looks_like_path(text: str) -> bool:
-    """Hub ids are exactly ``owner/name``; anything else that does not exist is a missing path."""
-    return text.startswith((".", "/", "~", "\\")) or text.count("/") != 1 or "\\" in text or text.endswith(".safetensors")
+def is_hub_id(text: str) -> bool:
+    """Hub ids are exactly ``owner/name`` (names may contain dots, e.g. ``org/model-2.1``);
+    anything else that does not exist is a missing path."""
+    return (text.count("/") == 1 and not text.startswith((".", "/", "~")) and "\\" not in text
+            and not text.lower().endswith(".safetensors"))
 
 
 def _family_of(text_encoder) -> str:

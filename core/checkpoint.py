@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from .backbone import is_hub_id
 from .config import GenzIQAConfig
 
 WEIGHTS_FILE = "genziqa.safetensors"
@@ -107,7 +108,7 @@ def _locate(source: str | os.PathLike, revision: str | None) -> Path:
         if not (path / WEIGHTS_FILE).is_file():
             raise WeightsError(f"{path}: no {WEIGHTS_FILE} in this folder; pass the folder written by genziqa training.")
         return path
-    if path.suffix or str(source).startswith((".", "/", "~")) or str(source).count("/") != 1:
+    if not is_hub_id(os.fspath(source)):
         raise WeightsError(f"weights {os.fspath(source)!r} do not exist; pass a folder with {WEIGHTS_FILE} and {CONFIG_FILE}, or a hub repo id.")
     from huggingface_hub import hf_hub_download
 

@@ -37,12 +37,12 @@ class BatchImageError(ValueError):
 class Scorer:
     """Scores images with one loaded backbone and one set of prompts (trained or zero-shot).
 
-    Build it with :func:`genziqa.load`. Prompt embeddings are computed once here; the text
-    encoder is then released, since inference never needs it again.
+    Build it with :func:`genziqa.load`, which runs the text encoder once for ``prompt_embeds``
+    ``(2, tokens, width)`` and releases it: inference never needs it again.
     """
 
     def __init__(self, backbone: Backbone, config: GenzIQAConfig, prompts: PromptLearner, *,
-                 label: str, batch_size: int = 16, prompt_embeds: torch.Tensor | None = None):
+                 prompt_embeds: torch.Tensor, label: str, batch_size: int = 16):
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be at least 1 (UNet rows per call).")
         self.backbone = backbone
@@ -52,9 +52,6 @@ class Scorer:
         self.label = label
         self.batch_size = batch_size
         self.layer_names = tuple(cross_attention_names(backbone.unet))
-        if prompt_embeds is None:
-            with torch.no_grad():
-                prompt_embeds = self.prompts(backbone.text_encoder)
         self.prompt_embeds = prompt_embeds.to(backbone.device, backbone.dtype)  # [2, tokens, width]
         backbone.text_encoder = None
         abar = backbone.alphas_cumprod[list(config.timesteps)]  # float64 [T]
