@@ -455,7 +455,7 @@ def _check_loaded(path: Path, *modules) -> None:
 
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
+    return text[0].rstrip(".") if text else type(err).__name__  # callers add their own punctuation
 
 
 def suggest(name: str, choices) -> str:
