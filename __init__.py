@@ -5,12 +5,17 @@ This file serves two hosts. Imported as the package ``genziqa`` it offers the pu
 ComfyUI from ``custom_nodes/`` it exposes the node mappings, which import nothing heavy either.
 """
 
-from .comfy_nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+# Imported as a lone file (pytest collecting a checkout folder whose name is no Python identifier,
+# e.g. genziqa-main) there is no package to import from; the mappings are then empty.
+if __package__:
+    from .comfy_nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+else:
+    NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
 
 __version__ = "0.1.0"
 
 _API = (
-    "load", "Scorer", "GenzIQAConfig", "Analysis", "ScoredImage", "ImageError", "BatchImageError",
+    "load", "prepare", "Scorer", "GenzIQAConfig", "Analysis", "ScoredImage", "ImageError", "BatchImageError",
     "BackboneError", "WeightsError", "load_weights", "save_weights",
 )
 

@@ -81,7 +81,7 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
 
 
-def run_one(folder: Path, dtype: str, plain: bool, repeats: int, batch_size: int | None,
+def run_one(folder: Path, dtype: str, plain: bool, repeats: int, unet_rows: int | None,
             weights: Path | None = None) -> dict:
     import numpy as np
     import torch
@@ -91,7 +91,7 @@ def run_one(folder: Path, dtype: str, plain: bool, repeats: int, batch_size: int
 
     image = np.asarray(data.astronaut())  # 512x512 RGB photo
     t0 = time.perf_counter()
-    scorer = genziqa.load(weights, backbone=str(folder), dtype=dtype, device="cpu", batch_size=batch_size)
+    scorer = genziqa.load(weights, backbone=str(folder), dtype=dtype, device="cpu", unet_rows=unet_rows)
     load_s = time.perf_counter() - t0
     load_peak = peak_rss_gb()
     times, score = [], None
@@ -111,7 +111,7 @@ def run_one(folder: Path, dtype: str, plain: bool, repeats: int, batch_size: int
     mode = "zero-shot" if weights is None else "trained"
     return {"path": f"plain (oracle), {mode}" if plain else f"fast, {mode}", "dtype": dtype, "load_s": round(load_s, 1),
             "seconds_per_image": [round(t, 1) for t in times], "peak_rss_gb": round(peak_rss_gb(), 2),
-            "load_peak_gb": round(load_peak, 2), "batch_rows": "1 (oracle)" if plain else scorer.batch_size,
+            "load_peak_gb": round(load_peak, 2), "batch_rows": "1 (oracle)" if plain else scorer.unet_rows,
             "score": score, "threads": torch.get_num_threads()}
 
 
@@ -122,7 +122,7 @@ def main() -> int:
     parser.add_argument("--trained", action="store_true", help="also time the trained scorer (statistic + LoRA)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--dtypes", default="float32,bfloat16")
-    parser.add_argument("--batch-size", type=int, default=None, help="UNet rows per call (default: genziqa's)")
+    parser.add_argument("--unet-rows", type=int, default=None, help="UNet rows per call (default: genziqa's)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -130,7 +130,7 @@ def main() -> int:
     if args.child:
         dtype, path, mode = args.child.split(":")
         weights = weights_dir if mode == "trained" else None
-        print(json.dumps(run_one(args.folder, dtype, path == "plain", args.repeats, args.batch_size, weights)))
+        print(json.dumps(run_one(args.folder, dtype, path == "plain", args.repeats, args.unet_rows, weights)))
         return 0
     build_random_backbone(args.folder)
     modes = ["zero-shot"]
@@ -141,7 +141,7 @@ def main() -> int:
     runs += ["float32:plain:zero-shot"] if args.plain else []
     rows = []
     for run in runs:
-        extra = ["--batch-size", str(args.batch_size)] if args.batch_size else []
+        extra = ["--unet-rows", str(args.unet_rows)] if args.unet_rows else []
         out = subprocess.run([sys.executable, __file__, "--folder", str(args.folder), "--repeats",
                               str(args.repeats), "--child", run, *extra], capture_output=True, text=True)
         if out.returncode:

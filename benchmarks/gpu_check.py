@@ -48,7 +48,7 @@ def parity(report: dict, work: Path, device: str) -> None:
     worst = 0.0
     for family, pred in (("sd1", "epsilon"), ("sd2", "epsilon"), ("sd2", "v_prediction")):
         folder = tiny.make_tiny_backbone(work / f"{family}-{pred}", family, pred)
-        scorer = genziqa.load(backbone=str(folder), config=cfg, device=device, dtype="float32", batch_size=5)
+        scorer = genziqa.load(backbone=str(folder), config=cfg, device=device, dtype="float32", unet_rows=5)
         sched = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
         for photo in photos[:2]:
             fast = scorer.analyze(photo)
@@ -61,7 +61,7 @@ def parity(report: dict, work: Path, device: str) -> None:
                                                     "oracle": plain["score"], "rel_diff": rel, "max_abs_per_t": float(per_t)})
         alone = [scorer.score([p])[0] for p in photos]
         for bs in (1, 7, 48):
-            scorer.batch_size = bs
+            scorer.unet_rows = bs
             together = scorer.score(photos)
             worst_b = max(abs(a - b) / max(abs(a), 1e-6) for a, b in zip(alone, together))
             report.setdefault("batch_independence", []).append({"backbone": f"{family}/{pred}", "batch_rows": bs,
@@ -100,7 +100,7 @@ def full_size(report: dict, work: Path) -> None:
         modes, dtypes = modes[1:], ("float32", "float16")
     for mode, w in modes:
         for dtype in dtypes:
-            scorer = genziqa.load(w, backbone=str(folder), device="cuda", dtype=dtype, batch_size=64)
+            scorer = genziqa.load(w, backbone=str(folder), device="cuda", dtype=dtype, unet_rows=64)
             scorer.score(photos[:1])  # warm-up (kernel selection)
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()

@@ -5,7 +5,7 @@ per image, ``scorer.analyze(image)`` an :class:`Analysis` with heatmaps. Nothing
 ComfyUI or Gradio.
 """
 
-from .api import load
+from .api import load, prepare
 from .backbone import BackboneError
 from .checkpoint import WeightsError, load_weights, save_weights
 from .config import GenzIQAConfig
@@ -14,6 +14,6 @@ from .results import Analysis, ScoredImage
 from .scoring import BatchImageError, Scorer
 
 __all__ = [
-    "load", "Scorer", "GenzIQAConfig", "Analysis", "ScoredImage", "ImageError", "BatchImageError",
+    "load", "prepare", "Scorer", "GenzIQAConfig", "Analysis", "ScoredImage", "ImageError", "BatchImageError",
     "BackboneError", "WeightsError", "load_weights", "save_weights",
 ]

@@ -1,17 +1,19 @@
-"""``genziqa.load``: the one way to get a scorer."""
+"""``genziqa.load``: the one way to get a scorer; ``prepare``: its cheap checks, on their own."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 
 from .backbone import (
-    DEFAULT_BACKBONE, Backbone, BackboneError, load_denoiser, load_text_encoder, open_backbone, resolve_device,
-    resolve_dtype,
+    DEFAULT_BACKBONE, Backbone, BackboneError, BackboneSource, load_denoiser, load_text_encoder, open_backbone,
+    resolve_device, resolve_dtype,
 )
 from .checkpoint import Weights, WeightsError, load_weights
 from .config import GenzIQAConfig
+from .identity import file_fingerprint, folder_fingerprint, run_identity
 from .lora import add_lora, load_lora_state_dict, merge_lora
 from .prompts import PromptLearner
 from .scoring import Scorer
@@ -19,8 +21,76 @@ from .scoring import Scorer
 ZERO_SHOT = "zero-shot"
 # UNet rows per call by default. On CPU throughput per row is flat from 4 rows up while memory
 # grows with the batch (benchmarks/results.md); GPUs want more work per call.
-CPU_BATCH_ROWS = 4
-GPU_BATCH_ROWS = 32
+CPU_UNET_ROWS = 4
+GPU_UNET_ROWS = 32
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """A checked recipe for a scorer: everything :func:`load` can verify without loading a model.
+
+    ``run_id`` identifies the numbers the scorer will produce (:mod:`genziqa.core.identity`), so a
+    results file can be checked against it before minutes go into loading.
+    """
+
+    weights: Weights | None
+    config: GenzIQAConfig
+    source: BackboneSource
+    device: torch.device
+    dtype: torch.dtype
+    unet_rows: int
+    run_id: str
+
+    @property
+    def zero_shot(self) -> bool:
+        return self.weights is None
+
+    def load(self) -> Scorer:
+        """Load the backbone and build the scorer (minutes for a full-size model on CPU)."""
+        return _build(self)
+
+
+def prepare(
+    weights: str | os.PathLike | None = None,
+    backbone: str | os.PathLike | None = None,
+    *,
+    device: str | torch.device | None = "auto",
+    dtype: str | torch.dtype | None = "auto",
+    revision: str | None = None,
+    config: GenzIQAConfig | None = None,
+    unet_rows: int | None = None,
+    prediction_type: str | None = None,
+    backbone_config: str | os.PathLike | None = None,
+) -> LoadPlan:
+    """Check the arguments of :func:`load` and plan the scorer without loading any model."""
+    trained: Weights | None = load_weights(weights) if weights is not None else None
+    if trained is not None:
+        if config is not None and config.to_dict() != trained.config.to_dict():
+            changed = sorted(k for k, v in config.to_dict().items() if trained.config.to_dict().get(k) != v)
+            raise WeightsError(
+                f"the method config differs from the one these weights were trained with ({', '.join(changed)}); "
+                "trained prompts are only valid with their own config. Leave it unset to use theirs."
+            )
+        config = trained.config
+    config = config or GenzIQAConfig()
+    if backbone is None:
+        backbone = (trained.backbone.get("id") if trained else None) or DEFAULT_BACKBONE
+        if trained and revision is None:
+            revision = trained.backbone.get("revision")
+    src = open_backbone(backbone, revision=revision, prediction_type=prediction_type, config_dir=backbone_config)
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    if unet_rows is None:
+        unet_rows = CPU_UNET_ROWS if dev.type == "cpu" else GPU_UNET_ROWS
+    if unet_rows < 1:
+        raise ValueError(f"unet_rows={unet_rows} must be at least 1 (UNet rows per call).")
+    run_id = run_identity(
+        backbone=_backbone_fingerprint(src), weights=file_fingerprint(trained.file) if trained else ZERO_SHOT,
+        method=config.to_dict(), dtype=str(dt).removeprefix("torch."), device=dev.type,
+        prediction=src.prediction_type or "auto",
+    )
+    return LoadPlan(weights=trained, config=config, source=src, device=dev, dtype=dt, unet_rows=unet_rows,
+                    run_id=run_id)
 
 
 def load(
@@ -31,7 +101,7 @@ def load(
     dtype: str | torch.dtype | None = "auto",
     revision: str | None = None,
     config: GenzIQAConfig | None = None,
-    batch_size: int | None = None,
+    unet_rows: int | None = None,
     prediction_type: str | None = None,
     backbone_config: str | os.PathLike | None = None,
 ) -> Scorer:
@@ -44,27 +114,18 @@ def load(
     backbone the weights were trained on, else SD 2.1-base (``sd2-community`` mirror, pinned).
     ``device``: ``"auto"`` (cuda > mps > cpu). ``dtype``: ``"auto"`` (float32 on CPU, float16 on GPU).
     ``config``: method numbers; trained weights bring their own, and a different one is refused.
-    ``batch_size``: UNet rows per call (16 rows = one image's 8 timesteps x 2 prompts); default
-    4 on CPU (larger batches are no faster there and cost memory), 32 on GPUs.
+    ``unet_rows``: UNet rows per call (16 rows = one image's 8 timesteps x 2 prompts); default
+    4 on CPU (larger calls are no faster there and cost memory), 32 on GPUs.
+    ``prediction_type``: override the detected ``"epsilon"`` / ``"v_prediction"``.
+    ``backbone_config``: a diffusers-layout folder of component configs for a single file whose
+    shapes differ from SD 1.5 / SD 2.1-base.
     """
-    trained: Weights | None = load_weights(weights) if weights is not None else None
-    if trained is not None:
-        if config is not None and config.to_dict() != trained.config.to_dict():
-            changed = sorted(k for k, v in config.to_dict().items() if trained.config.to_dict().get(k) != v)
-            raise WeightsError(
-                f"config differs from the one these weights were trained with ({changed}); "
-                "trained prompts are only valid with their own config. Leave config=None."
-            )
-        config = trained.config
-    config = config or GenzIQAConfig()
-    if backbone is None:
-        backbone = (trained.backbone.get("id") if trained else None) or DEFAULT_BACKBONE
-        if trained and revision is None:
-            revision = trained.backbone.get("revision")
-    src = open_backbone(backbone, revision=revision, prediction_type=prediction_type, config_dir=backbone_config)
-    dev = resolve_device(device)
-    dt = resolve_dtype(dtype, dev)
+    return prepare(weights, backbone, device=device, dtype=dtype, revision=revision, config=config,
+                   unet_rows=unet_rows, prediction_type=prediction_type, backbone_config=backbone_config).load()
 
+
+def _build(plan: LoadPlan) -> Scorer:
+    src, dev, dt, trained, config = plan.source, plan.device, plan.dtype, plan.weights, plan.config
     # The text encoder is needed for one pass only: run it and let it go before the UNet loads,
     # so the two never occupy memory together.
     text_encoder, tokenizer, family = load_text_encoder(src, dev, dt)
@@ -97,9 +158,19 @@ def load(
         bb.unet.requires_grad_(False)
         merge_lora(bb.unet)
         label = f"genziqa:{trained.name} · {bb.describe()}"
-    if batch_size is None:
-        batch_size = CPU_BATCH_ROWS if dev.type == "cpu" else GPU_BATCH_ROWS
-    return Scorer(bb, config, prompts, label=label, batch_size=batch_size, prompt_embeds=prompt_embeds)
+    return Scorer(bb, config, prompts, label=label, unet_rows=plan.unet_rows, prompt_embeds=prompt_embeds,
+                  run_id=plan.run_id)
+
+
+def _backbone_fingerprint(src: BackboneSource) -> str:
+    if src.kind == "hub":
+        return f"hub:{src.location}@{src.revision or 'main'}"
+    if src.kind == "folder":
+        return folder_fingerprint(src.location)
+    digest = file_fingerprint(src.location)
+    if src.config_dir is not None and not src.shipped_config:
+        digest = f"{digest}+{folder_fingerprint(src.config_dir)}"
+    return digest
 
 
 def _check_fit(trained: Weights, width: int, location: str) -> None:
@@ -118,4 +189,4 @@ def backbone_record(bb) -> dict:
             "prediction_type": bb.prediction_type, "width": bb.width}
 
 
-__all__ = ["load", "ZERO_SHOT", "backbone_record"]
+__all__ = ["load", "prepare", "LoadPlan", "ZERO_SHOT", "backbone_record"]

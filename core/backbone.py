@@ -7,13 +7,16 @@ caller names), and the CLIP tokenizer is rebuilt from the vocabulary in ``assets
 
 from __future__ import annotations
 
-import difflib
+import functools
 import os
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from .messages import first_line, suggest
 
 CONFIGS = Path(__file__).parent / "configs"
 
@@ -110,9 +113,24 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise BackboneError(f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda', 'cuda:1' or 'mps'.") from err
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise BackboneError(f"device={device!r}, but this torch sees no CUDA GPU "
+                                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}). "
+                                "Use device='cpu', or install a CUDA build of torch on a machine with an NVIDIA GPU.")
+        if dev.index is not None and dev.index >= count:
+            raise BackboneError(f"device={device!r}, but only {count} CUDA GPU(s) are visible (cuda:0 .. cuda:{count - 1}).")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise BackboneError(f"device={device!r}, but Apple's MPS backend is not available here. Use device='cpu'.")
+    elif dev.type != "cpu":
+        raise BackboneError(f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda', 'cuda:1' or 'mps'.")
+    return dev
 
 
 _DTYPES = {
@@ -169,6 +187,10 @@ class BackboneSource:
     prediction_type: str | None
     config_dir: Path | None
     """Component configs for a single file."""
+    shipped_config: bool = False
+    """``config_dir`` is one of genziqa's own (SD 1.5 / SD 2.1-base), not the caller's."""
+    local_only: bool = False
+    """A hub source with the hub unreachable: only the local cache may be used."""
 
 
 def open_backbone(
@@ -193,8 +215,12 @@ def open_backbone(
         if path.suffix.lower() != ".safetensors":
             raise BackboneError(f"{source}: expected a .safetensors checkpoint or a diffusers folder.")
         family, detected = _inspect_single_file(path)
+        if config_dir is not None and not Path(config_dir).is_dir():
+            raise BackboneError(f"backbone_config={os.fspath(config_dir)!r} is not a folder; pass a diffusers-layout "
+                                "folder holding unet/, vae/, text_encoder/, tokenizer/ and scheduler/ configs.")
         config = Path(config_dir) if config_dir is not None else FAMILY_CONFIGS[family]
-        return BackboneSource("single", str(path.resolve()), None, family, prediction_type or detected, config)
+        return BackboneSource("single", str(path.resolve()), None, family, prediction_type or detected, config,
+                              shipped_config=config_dir is None)
     if path.is_dir():
         return BackboneSource("folder", str(path.resolve()), None, None, prediction_type, None)
     if "/" not in source and "\\" not in source and not path.suffix:
@@ -204,11 +230,57 @@ def open_backbone(
         )
     if not is_hub_id(source):
         raise BackboneError(f"backbone {source!r} does not exist. Pass an existing .safetensors file, a diffusers folder, or a hub repo id.")
-    return BackboneSource("hub", source, revision or PINNED_REVISIONS.get(source), None, prediction_type, None)
+    return BackboneSource("hub", source, revision or PINNED_REVISIONS.get(source), None, prediction_type, None,
+                          local_only=not hub_reachable())
+
+
+@functools.lru_cache(maxsize=1)
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub can be reached at all (one quick TCP connect, once per process).
+
+    When it cannot, hub models load from the local cache only: a missing file then fails at once
+    instead of after the hub client's minute of retries.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+@contextmanager
+def quiet_loading():
+    """No weight-loading progress bars or advisory chatter from transformers / diffusers while
+    genziqa loads a model; both libraries' settings are restored afterwards."""
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    saved = [(m, m.is_progress_bar_enabled(), m.get_verbosity()) for m in (transformers_logging, diffusers_logging)]
+    for module, _, _ in saved:
+        module.disable_progress_bar()
+        module.set_verbosity_error()
+    try:
+        yield
+    finally:
+        for module, bars, verbosity in saved:
+            if bars:
+                module.enable_progress_bar()
+            module.set_verbosity(verbosity)
 
 
 def load_text_encoder(src: BackboneSource, device: torch.device, dtype: torch.dtype):
     """(text encoder, tokenizer, family), frozen, on ``device``."""
+    with quiet_loading():
+        return _load_text_encoder(src, device, dtype)
+
+
+def _load_text_encoder(src: BackboneSource, device: torch.device, dtype: torch.dtype):
     if src.kind == "single":
         from .clip_vocab import clip_tokenizer
 
@@ -227,6 +299,11 @@ def load_text_encoder(src: BackboneSource, device: torch.device, dtype: torch.dt
 
 def load_denoiser(src: BackboneSource, device: torch.device, dtype: torch.dtype):
     """(VAE, UNet, alphas_cumprod, prediction_type), frozen, on ``device``."""
+    with quiet_loading():
+        return _load_denoiser(src, device, dtype)
+
+
+def _load_denoiser(src: BackboneSource, device: torch.device, dtype: torch.dtype):
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
     if src.kind == "single":
@@ -239,8 +316,8 @@ def load_denoiser(src: BackboneSource, device: torch.device, dtype: torch.dtype)
             except Exception as err:  # diffusers raises many types for shape and key mismatches
                 raise BackboneError(
                     f"{src.location}: could not be read as a {src.family} checkpoint with the configs in "
-                    f"{src.config_dir} ({_first_line(err)}). If it is a fine-tune with other shapes, "
-                    "pass config_dir= a diffusers folder holding its component configs."
+                    f"{src.config_dir} ({first_line(err)}). If it is a fine-tune with other shapes, "
+                    "pass backbone_config= a diffusers folder holding its component configs."
                 ) from err
             del tensors
             _check_loaded(src.location, model)
@@ -296,7 +373,10 @@ def _frozen(module, device: torch.device, dtype: torch.dtype):
 def _pretrained_kwargs(src: BackboneSource) -> dict:
     if src.kind == "folder":
         return {"local_files_only": True}
-    return {"revision": src.revision} if src.revision else {}
+    kwargs = {"revision": src.revision} if src.revision else {}
+    if src.local_only:
+        kwargs["local_files_only"] = True
+    return kwargs
 
 
 @contextmanager
@@ -309,9 +389,14 @@ def _explained(src: BackboneSource, what: str):
             hint = "It needs unet/, vae/, text_encoder/ with .safetensors weights, tokenizer/ and scheduler/."
         else:
             where = f"hub repo {src.location!r}" + (f" at revision {src.revision}" if src.revision else "")
-            hint = ("Check the id and your network (HF_HUB_OFFLINE=1 allows only files already in the "
-                    "cache), or pass a local diffusers folder or single .safetensors file.")
-        raise BackboneError(f"could not load {what} of the {where}: {_first_line(err)}. {hint}") from err
+            if src.local_only:
+                raise BackboneError(
+                    f"the Hugging Face hub cannot be reached (offline, or HF_HUB_OFFLINE is set) and the {where} "
+                    f"is not in the local cache ({what}). Connect once to download it (about 5 GB), or pass a local "
+                    "diffusers folder or single .safetensors file as the backbone."
+                ) from None
+            hint = ("Check the id and your network, or pass a local diffusers folder or single .safetensors file.")
+        raise BackboneError(f"could not load {what} of the {where}: {first_line(err)}. {hint}") from err
 
 
 def is_hub_id(text: str) -> bool:
@@ -342,7 +427,7 @@ def _inspect_single_file(path: Path) -> tuple[str, str]:
             keys = set(f.keys())
             probe = f.get_tensor(_V_PRED_PROBE) if _V_PRED_PROBE in keys else None
     except Exception as err:  # safetensors raises its own error types for damaged files
-        raise BackboneError(f"{path}: not a readable safetensors file ({_first_line(err)}).") from err
+        raise BackboneError(f"{path}: not a readable safetensors file ({first_line(err)}).") from err
     sdxl = any(k.startswith(_SDXL_PREFIX) for k in keys)
     if sdxl:
         raise BackboneError(f"{path}: this is an SDXL checkpoint; genziqa supports Stable Diffusion 1.x and 2.x.")
@@ -408,12 +493,12 @@ def _single_file_text_encoder(src: BackboneSource):
     if missing or unexpected:
         raise BackboneError(
             f"{path}: its text encoder does not match the {src.family} config in {src.config_dir} "
-            f"(missing {missing[:3]}, unexpected {unexpected[:3]}). Pass config_dir= the model's own configs."
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]}). Pass backbone_config= the model's own configs."
         )
     try:
         target.load_state_dict(state, strict=False, assign=True)
     except RuntimeError as err:
-        raise BackboneError(f"{path}: text encoder shapes differ from {src.config_dir} ({_first_line(err)}).") from err
+        raise BackboneError(f"{path}: text encoder shapes differ from {src.config_dir} ({first_line(err)}).") from err
     _check_loaded(src.location, model)
     return model
 
@@ -451,14 +536,3 @@ def _check_loaded(path: Path, *modules) -> None:
                 f"{path}: {type(module).__name__} weights are missing from the checkpoint "
                 f"(e.g. {empty[0]}); is the file complete?"
             )
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0].rstrip(".") if text else type(err).__name__  # callers add their own punctuation
-
-
-def suggest(name: str, choices) -> str:
-    """' Did you mean X?' for a close match, else ''."""
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""

@@ -1,6 +1,7 @@
 """The method's numbers, in one place (GenzIQA, arXiv 2406.04654; ../shared/METHOD.md).
 
-Everything the method fixes lives in :class:`GenzIQAConfig` and nowhere else. The options whose
+Everything that decides what a score means lives in :class:`GenzIQAConfig` and nowhere else;
+training knobs (optimizer, epochs, batch) live in :mod:`genziqa.core.training`. The options whose
 non-default value reproduces the authors' code are marked *parity option*.
 """
 
@@ -24,6 +25,9 @@ class GenzIQAConfig:
     # -- image to latent (METHOD 1.1)
     resolution: int = 512
     """Side of the square the image is resized to (bicubic, aspect not kept)."""
+    resize: str = "torch"
+    """``"torch"``: antialiased bicubic on float pixels. ``"pil"``: PIL's bicubic on the 8-bit
+    image, rounded and clipped, as the authors' torchvision pipeline does (parity option)."""
     pixel_norm: str = "symmetric"
     """``"symmetric"``: x*2-1, the SD VAE's range. ``"clip"``: CLIP mean/std (parity option)."""
     latent: str = "mode"
@@ -33,8 +37,6 @@ class GenzIQAConfig:
     timesteps: tuple[int, ...] = TEST_TIMESTEPS
     noise_seed: int = 0
     """Seed of the fixed noise bank, one tensor per timestep shared by every image."""
-    train_max_timestep: int = 100
-    """Training draws t ~ U{0 .. train_max_timestep - 1}."""
 
     # -- prompts (METHOD 1.3)
     n_ctx: int = 16
@@ -52,18 +54,10 @@ class GenzIQAConfig:
     lse_lambda: float = 0.14
     """Temperature of the soft maximum over pixels of the cross-attention logits."""
 
-    # -- training (METHOD 2, authors' settings)
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.01
-    adam_eps: float = 1e-8
-    grad_clip: float = 1.0
-    batch_size: int = 16
-    epochs: int = 10
-
     def __post_init__(self) -> None:
         _choice("pixel_norm", self.pixel_norm, ("symmetric", "clip"))
         _choice("latent", self.latent, ("mode", "sample"))
+        _choice("resize", self.resize, ("torch", "pil"))
         if self.resolution < 64 or self.resolution % 8:
             raise ValueError(
                 f"resolution={self.resolution} is not usable: it must be a multiple of 8 and at "
@@ -89,14 +83,14 @@ class GenzIQAConfig:
                 "Was this file written by a newer genziqa?"
             )
         values = dict(data)
-        for key in ("timesteps", "class_words", "lora_targets", "betas"):
+        for key in ("timesteps", "class_words", "lora_targets"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
 
     def authors_parity(self) -> "GenzIQAConfig":
         """This config with every parity option set as in the authors' code."""
-        return dataclasses.replace(self, pixel_norm="clip", latent="sample")
+        return dataclasses.replace(self, pixel_norm="clip", latent="sample", resize="pil")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .messages import suggest
+
 PROMPTS = ("good", "bad")
 END_NAMES = ("<end>", "<eot>", "end", "<|endoftext|>")
 
@@ -17,28 +19,48 @@ def _word(token: str) -> str:
     return token.replace("</w>", "").lower()
 
 
-def find_token(tokens: tuple[tuple[str, ...], ...], token: str | int, prompt: str = "auto") -> tuple[int, list[int]]:
-    """(prompt index, token positions) for a word or position; errors list what exists."""
+def _real_tokens(row: tuple[str, ...]) -> tuple[str, ...]:
+    """A prompt's tokens up to and including the end token (padding repeats it, or '!')."""
+    return row[: row.index("<|endoftext|>") + 1]
+
+
+def token_words(tokens: tuple[tuple[str, ...], ...], prompt: str = "auto") -> list[str]:
+    """The words a user can ask a map of, in prompt order, for ``prompt`` (all prompts: ``"auto"``)."""
+    rows = range(len(tokens)) if prompt == "auto" else [_prompt_index(prompt)]
+    words: list[str] = []
+    for p in rows:
+        for t in _real_tokens(tokens[p])[1:-1]:
+            word = _word(t).rstrip(".")
+            if word and word not in words:  # punctuation alone is no word to pick
+                words.append(word)
+    return [*words, "<end>"]
+
+
+def _prompt_index(prompt: str) -> int:
     if prompt not in ("auto", *PROMPTS):
         raise ValueError(f"prompt={prompt!r} must be 'good', 'bad' or 'auto'.")
-    candidates = range(len(tokens)) if prompt == "auto" else [PROMPTS.index(prompt)]
+    return 0 if prompt == "auto" else PROMPTS.index(prompt)
+
+
+def find_token(tokens: tuple[tuple[str, ...], ...], token: str | int, prompt: str = "auto") -> tuple[int, list[int]]:
+    """(prompt index, token positions) for a word or position; errors list what exists."""
+    first = _prompt_index(prompt)
+    candidates = range(len(tokens)) if prompt == "auto" else [first]
     if isinstance(token, (int, np.integer)):
-        p = 0 if prompt == "auto" else PROMPTS.index(prompt)
-        if not 0 <= int(token) < len(tokens[p]):
-            raise ValueError(f"token position {token} is outside 0..{len(tokens[p]) - 1}.")
-        return p, [int(token)]
+        if not 0 <= int(token) < len(tokens[first]):
+            raise ValueError(f"token position {token} is outside 0..{len(tokens[first]) - 1}.")
+        return first, [int(token)]
     wanted = str(token).lower()
     for p in candidates:
-        row = tokens[p]
+        row = _real_tokens(tokens[p])
         if wanted in END_NAMES:
-            return p, [row.index("<|endoftext|>")]
-        positions = [i for i, t in enumerate(row) if _word(t) == wanted.rstrip(".") or _word(t) == wanted]
-        # Padding repeats the end token (SD 1.x) or '!' (SD 2.x); keep only real tokens.
-        positions = [i for i in positions if i <= row.index("<|endoftext|>")]
+            return p, [len(row) - 1]
+        positions = [i for i, t in enumerate(row) if _word(t) in (wanted, wanted.rstrip("."))]
         if positions:
             return p, positions
-    words = sorted({_word(t) for row in tokens for t in row[1 : row.index("<|endoftext|>")]})
-    raise ValueError(f"token {token!r} is not in the prompts; choose one of {words} or '<end>'.")
+    where = "the prompts" if prompt == "auto" else f"the {prompt} prompt"
+    choices = token_words(tokens, prompt)
+    raise ValueError(f"token {token!r} is not in {where}; choose one of {choices}.{suggest(wanted, choices)}")
 
 
 def resize(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -65,11 +87,7 @@ def colorize(heat: np.ndarray, cmap: str = "inferno", symmetric: bool = False) -
     from matplotlib import colormaps
 
     if cmap not in colormaps:
-        import difflib
-
-        close = difflib.get_close_matches(cmap, list(colormaps), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown colour map {cmap!r}.{hint}")
+        raise ValueError(f"unknown colour map {cmap!r}.{suggest(cmap, colormaps)}")
     rgba = colormaps[cmap](normalize(heat, symmetric))
     return (rgba[..., :3] * 255 + 0.5).astype(np.uint8)
 
@@ -85,3 +103,26 @@ def overlay(image, heat: np.ndarray, *, alpha: float = 0.5, cmap: str = "inferno
         heat = resize(heat, base.size)
     colours = Image.fromarray(colorize(heat, cmap, symmetric))
     return Image.blend(base, colours, float(alpha))
+
+
+def with_legend(picture, cmap: str, low: str, high: str):
+    """``picture`` (PIL) with a colour bar under it: the colour map from ``low`` to ``high``."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width = picture.width
+    bar_h = max(8, picture.height // 40)
+    text_h = max(12, picture.height // 30)
+    pad = max(4, bar_h // 2)
+    ramp = np.linspace(0.0, 1.0, width, dtype=np.float32)[None].repeat(bar_h, axis=0)  # [bar_h, W]
+    from matplotlib import colormaps
+
+    colours = (colormaps[cmap](ramp)[..., :3] * 255 + 0.5).astype(np.uint8)
+    canvas = Image.new("RGB", (width, picture.height + pad + bar_h + pad + text_h + pad), "white")
+    canvas.paste(picture.convert("RGB"), (0, 0))
+    canvas.paste(Image.fromarray(colours), (0, picture.height + pad))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=text_h)
+    y = picture.height + pad + bar_h + pad
+    draw.text((pad, y), low, fill="black", font=font)
+    draw.text((width - pad - draw.textlength(high, font=font), y), high, fill="black", font=font)
+    return canvas

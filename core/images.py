@@ -199,22 +199,28 @@ def load_image(
     )
 
 
-def to_model_input(images: Sequence[LoadedImage], resolution: int) -> torch.Tensor:
+def to_model_input(images: Sequence[LoadedImage], resolution: int, *, resize: str = "torch") -> torch.Tensor:
     """Resize loaded images into one model batch.
 
     Each image is squashed to ``resolution x resolution`` (aspect ratio not kept, so the whole
-    picture is scored and nothing is cropped away) with antialiased bicubic interpolation, then
-    clamped to [0, 1] because bicubic overshoots at sharp edges.
+    picture is scored and nothing is cropped away). ``resize="torch"`` (the default) uses
+    antialiased bicubic interpolation on the float pixels, then clamps to [0, 1] because bicubic
+    overshoots at sharp edges. ``resize="pil"`` reproduces the authors' pipeline: the image as
+    8-bit RGB (rounded), resized by PIL's bicubic filter (which rounds and clips to 0..255), then
+    divided by 255.
 
     Args:
         images: images from :func:`load_image`; may be empty.
         resolution: output side in pixels, > 0.
+        resize: ``"torch"`` or ``"pil"``.
 
     Returns:
         ``(B, 3, resolution, resolution) float32 in [0, 1]`` on the CPU, ``B = len(images)``.
     """
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
         raise ValueError(f"resolution must be a positive int, got {resolution!r}.")
+    if resize not in ("torch", "pil"):
+        raise ValueError(f"resize={resize!r} is not one of ('torch', 'pil').")
     batch = torch.empty((len(images), 3, resolution, resolution), dtype=torch.float32)
     for index, image in enumerate(images):
         if not isinstance(image, LoadedImage):
@@ -223,7 +229,9 @@ def to_model_input(images: Sequence[LoadedImage], resolution: int) -> torch.Tens
                 "Turn inputs into LoadedImage with load_image(...) first."
             )
         pixels = image.pixels
-        if pixels.shape[1:] == (resolution, resolution):
+        if resize == "pil":
+            batch[index] = _pil_resize(pixels, resolution)
+        elif pixels.shape[1:] == (resolution, resolution):
             batch[index] = pixels
         else:
             batch[index] = F.interpolate(
@@ -234,6 +242,15 @@ def to_model_input(images: Sequence[LoadedImage], resolution: int) -> torch.Tens
                 antialias=True,
             )[0]
     return batch.clamp_(0.0, 1.0)
+
+
+def _pil_resize(pixels: torch.Tensor, resolution: int) -> torch.Tensor:
+    """``(3, H, W)`` in [0, 1] -> ``(3, R, R)``: 8-bit RGB, PIL bicubic, /255 (the authors' resize)."""
+    rgb = (pixels.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)  # [H, W, 3]
+    image = Image.fromarray(rgb)
+    if image.size != (resolution, resolution):
+        image = image.resize((resolution, resolution), Image.Resampling.BICUBIC)
+    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
 
 
 # --- helpers -----------------------------------------------------------------------------

@@ -22,10 +22,7 @@ class PromptLearner(nn.Module):
         super().__init__()
         self.zero_shot = zero_shot
         self.n_ctx = 0 if zero_shot else config.n_ctx
-        prefix = "" if zero_shot else " ".join([config.placeholder] * config.n_ctx) + " "
-        texts = [prefix + words for words in config.class_words]
-        enc = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length,
-                        truncation=True, return_tensors="pt")
+        enc = tokenize(tokenizer, config, zero_shot=zero_shot)
         self.register_buffer("input_ids", enc.input_ids, persistent=False)  # [2, tokens]
         self.register_buffer("attention_mask", enc.attention_mask, persistent=False)  # [2, tokens]
         self.tokens = tuple(tuple(tokenizer.convert_ids_to_tokens(row.tolist())) for row in enc.input_ids)
@@ -43,6 +40,32 @@ class PromptLearner(nn.Module):
     def forward(self, text_encoder: nn.Module) -> torch.Tensor:
         """``(2, tokens, width)``: P_good and P_bad, in the text encoder's dtype."""
         return encode_text(text_encoder, self.input_ids, self.attention_mask, self.ctx)
+
+
+def prompt_texts(config: GenzIQAConfig, *, zero_shot: bool) -> list[str]:
+    """The (good, bad) prompt texts: ``"X X ... X Good Photo."`` trained, ``"Good Photo."`` zero-shot."""
+    prefix = "" if zero_shot else " ".join([config.placeholder] * config.n_ctx) + " "
+    return [prefix + words for words in config.class_words]
+
+
+def tokenize(tokenizer, config: GenzIQAConfig, *, zero_shot: bool):
+    """The prompts tokenised and padded to the tokenizer's length: ``input_ids``/``attention_mask`` (2, T)."""
+    return tokenizer(prompt_texts(config, zero_shot=zero_shot), padding="max_length",
+                     max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt")
+
+
+def prompt_tokens(config: GenzIQAConfig, *, zero_shot: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Token strings of the prompts, from the CLIP vocabulary genziqa ships (no model needed).
+
+    SD 1.x and 2.x tokenise words the same way (they differ only in the padding token), so this
+    is what a loaded scorer's ``prompts.tokens`` holds up to the end token.
+    """
+    from .backbone import FAMILY_CONFIGS
+    from .clip_vocab import clip_tokenizer
+
+    tokenizer = clip_tokenizer(FAMILY_CONFIGS["sd1"] / "tokenizer" / "tokenizer_config.json")
+    ids = tokenize(tokenizer, config, zero_shot=zero_shot).input_ids
+    return tuple(tuple(tokenizer.convert_ids_to_tokens(row.tolist())) for row in ids)
 
 
 def encode_text(text_encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,

@@ -11,11 +11,15 @@ from . import heatmaps
 
 @dataclass(frozen=True)
 class ScoredImage:
-    """One input's outcome. Exactly one of ``score`` and ``error`` is set."""
+    """One image's outcome, in memory and as a row of a results file. Exactly one of ``score``
+    and ``error`` is set. ``model`` (the scorer's label) and ``run`` (what identifies its numbers,
+    see :mod:`genziqa.core.identity`) are filled in where rows are written."""
 
     source: str
     score: float | None
     error: str | None = None
+    model: str = ""
+    run: str = ""
 
     @property
     def ok(self) -> bool:
@@ -68,7 +72,31 @@ class Analysis:
         grid = self.token_maps[p, positions].mean(axis=0)
         return heatmaps.resize(grid, self.image_size)
 
+    def token_choices(self, prompt: str = "auto") -> list[str]:
+        """The words :meth:`token_map` accepts (for ``prompt``), e.g. ``['good', 'photo', '<end>']``."""
+        return heatmaps.token_words(self.tokens, prompt)
+
+    def to_dict(self, *, maps: bool = False) -> dict:
+        """JSON-ready: score, label, per-timestep and per-layer numbers; the latent-grid maps
+        (``token_maps`` (2, K, h, w), ``quality_latent`` (h, w)) as nested lists when ``maps``."""
+        out = {
+            "source": self.source, "score": self.score, "zero_shot": self.zero_shot, "model": self.model,
+            "image_size": list(self.image_size), "timesteps": list(self.timesteps),
+            "per_timestep": self.per_timestep.tolist(), "error_gap": self.error_gap.tolist(),
+            "layer_names": list(self.layer_names), "layer_stats": _finite_or_none(self.layer_stats),
+            "tokens": {"good": list(self.tokens[0]), "bad": list(self.tokens[1])},
+        }
+        if maps:
+            out["token_maps"] = self.token_maps.tolist()
+            out["quality_latent"] = self.quality_latent.tolist()
+        return out
+
     def quality_map(self) -> np.ndarray:
         """``(H, W)`` float32: positive where the image pulls the score up (the good prompt
         explains it better than the bad one), negative where it pulls it down."""
         return heatmaps.resize(self.quality_latent, self.image_size)
+
+
+def _finite_or_none(array: np.ndarray) -> list:
+    """Nested lists with NaN (a statistic that was not computed) as None, which JSON can hold."""
+    return np.where(np.isfinite(array), array, None).tolist()

@@ -1,23 +1,21 @@
-"""The GenzIQA score of a batch of images: the fast, batched path (METHOD 1).
+"""Scoring images with one loaded model: batching, per-image errors, no gradients.
 
-For B images, T timesteps and the (good, bad) prompts, the UNet sees B*T*2 rows: latents
-``[z_t(img0,t0), z_t(img0,t0), z_t(img0,t1), ...]`` with prompts ``[G, B, G, B, ...]``, in
-micro-batches of ``batch_size`` rows. Nothing is averaged across images, so a score does not
-depend on batch size or on which images share a batch.
+The score itself is computed by :func:`genziqa.core.method.forward`; this module turns user
+inputs into model batches, keeps going past bad images, and reports progress.
 """
 
 from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Sequence
 
 import torch
 
-from .attention import Capture, capture_cross_attention, cross_attention_names
+from .attention import cross_attention_names
 from .backbone import Backbone
-from .config import CLIP_MEAN, CLIP_STD, GenzIQAConfig
+from .config import GenzIQAConfig
 from .images import ImageError, LoadedImage, load_image, split_images, to_model_input
+from .method import MethodOutput, Progress, encode_latents, fixed_timesteps, forward, noise_bank
 from .prompts import PromptLearner
 from .results import Analysis, ScoredImage
 
@@ -42,22 +40,20 @@ class Scorer:
     """
 
     def __init__(self, backbone: Backbone, config: GenzIQAConfig, prompts: PromptLearner, *,
-                 prompt_embeds: torch.Tensor, label: str, batch_size: int = 16):
-        if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size} must be at least 1 (UNet rows per call).")
+                 prompt_embeds: torch.Tensor, label: str, unet_rows: int = 16, run_id: str = ""):
+        if unet_rows < 1:
+            raise ValueError(f"unet_rows={unet_rows} must be at least 1 (UNet rows per call).")
         self.backbone = backbone
         self.config = config
         self.prompts = prompts.to(backbone.device)
         self.zero_shot = prompts.zero_shot
         self.label = label
-        self.batch_size = batch_size
+        self.run_id = run_id
+        """What identifies the numbers this scorer writes (see :mod:`genziqa.core.identity`)."""
+        self.unet_rows = unet_rows
         self.layer_names = tuple(cross_attention_names(backbone.unet))
         self.prompt_embeds = prompt_embeds.to(backbone.device, backbone.dtype)  # [2, tokens, width]
         backbone.text_encoder = None
-        abar = backbone.alphas_cumprod[list(config.timesteps)]  # float64 [T]
-        self._sqrt_abar = abar.sqrt().float().to(backbone.device)
-        self._sqrt_one_minus = (1 - abar).sqrt().float().to(backbone.device)
-        self._timesteps = torch.tensor(config.timesteps, dtype=torch.long, device=backbone.device)
         # On CPU in half precision oneDNN runs the VAE encoder's full-resolution convolutions
         # faster channels-last (4.3 -> 3.5 s per 512px image in bfloat16 on the benchmark CPU). In
         # float32 it saved 1.2 s but cost 0.6 GiB more peak memory, and the UNet's 64x64 maps were
@@ -78,12 +74,16 @@ class Scorer:
             raise BatchImageError(failures, [r.score for r in results])
         return [r.score for r in results]
 
-    def score_each(self, images, *, progress: bool = False) -> list[ScoredImage]:
-        """A :class:`ScoredImage` per input; a bad input gets its error, the rest are scored."""
+    def score_each(self, images, *, progress: bool | Progress = False) -> list[ScoredImage]:
+        """A :class:`ScoredImage` per input; a bad input gets its error, the rest are scored.
+
+        ``progress``: True for a progress bar, or ``progress(rows_done, rows_total)`` called after
+        every UNet call (16 rows per image).
+        """
         items = split_images(images)
         results: list[ScoredImage | None] = [None] * len(items)
-        group = max(1, self.batch_size // self.rows_per_image) * 4
-        bar = progress_bar(len(items), progress)
+        group = self.images_per_call * 4  # images decoded and resized together
+        report = _RowProgress(len(items) * self.rows_per_image, progress, unit="img", per=self.rows_per_image)
         for start in range(0, len(items), group):
             loaded: list[tuple[int, LoadedImage]] = []
             for index in range(start, min(start + group, len(items))):
@@ -92,154 +92,123 @@ class Scorer:
                     loaded.append((index, load_image(item, source)))
                 except ImageError as err:
                     results[index] = ScoredImage(source=err.source, score=None, error=str(err))
+                    report.skip(self.rows_per_image)
             if loaded:
-                scores = self._scores([img for _, img in loaded])
-                for (index, img), value in zip(loaded, scores):
+                with torch.no_grad():
+                    out = self._run([img for _, img in loaded], statistics=not self.zero_shot, progress=report)
+                for (index, img), value in zip(loaded, out.score.tolist()):
                     if math.isfinite(value):
                         results[index] = ScoredImage(source=img.source, score=value)
                     else:
                         results[index] = ScoredImage(source=img.source, score=None, error=self._overflow(img.source, value))
-            if bar is not None:
-                bar.update(min(group, len(items) - start))
-        if bar is not None:
-            bar.close()
+        report.close()
         return results  # type: ignore[return-value]
 
-    def analyze(self, image) -> Analysis:
+    def analyze(self, image, *, progress: bool | Progress = False) -> Analysis:
         """Score, per-layer statistics, error gap and heatmaps of one image."""
         items = split_images(image)
         if len(items) != 1:
             raise ValueError(f"analyze() takes one image; got {len(items)}. Call it once per image.")
         source, item = items[0]
         img = load_image(item, source)
-        latent = self.latent_hw
+        report = _RowProgress(self.rows_per_image, progress, unit="row", per=1)
         with torch.no_grad():
-            out = self._run(to_model_input([img], self.config.resolution), maps=latent)
-        score = float(out["score"][0])
+            out = self._run([img], maps=self.latent_hw, progress=report)
+        report.close()
+        score = float(out.score[0])
         if not math.isfinite(score):
             raise FloatingPointError(self._overflow(img.source, score))
         return Analysis(
             source=img.source, score=score, zero_shot=self.zero_shot, model=self.label,
             image_size=img.size, timesteps=tuple(self.config.timesteps),
-            per_timestep=out["per_timestep"][0].numpy(), layer_stats=out["layer_stats"][0].numpy(),
-            layer_names=self.layer_names, error_gap=out["error_gap"][0].numpy(), tokens=self.prompts.tokens,
-            token_maps=out["token_maps"][0].numpy(), quality_latent=out["quality"][0].numpy(),
+            per_timestep=out.per_timestep[0].cpu().numpy(), layer_stats=out.layer_stats[0].cpu().numpy(),
+            layer_names=self.layer_names, error_gap=out.error_gap[0].cpu().numpy(), tokens=self.prompts.tokens,
+            token_maps=out.token_maps[0].cpu().numpy(), quality_latent=out.quality[0].cpu().numpy(),
         )
-
-    def _overflow(self, source: str, value: float) -> str:
-        return (f"{source}: the score came out {value}: the backbone overflowed in {self.backbone.dtype}. "
-                "Load the scorer with dtype='float32' (or 'bfloat16').")
 
     @property
     def rows_per_image(self) -> int:
+        """UNet rows one image costs: timesteps x (good, bad)."""
         return 2 * len(self.config.timesteps)
+
+    @property
+    def images_per_call(self) -> int:
+        """Whole images per UNet call at this scorer's ``unet_rows`` (at least 1)."""
+        return max(1, self.unet_rows // self.rows_per_image)
 
     @property
     def latent_hw(self) -> tuple[int, int]:
         side = self.config.resolution // self.backbone.vae_scale
         return side, side
 
-    # -- the computation ---------------------------------------------------------------------
-
-    def _scores(self, images: Sequence[LoadedImage]) -> list[float]:
-        # A zero-shot score is the error gap alone: the attention statistic would be wasted work.
-        with torch.no_grad():
-            out = self._run(to_model_input(list(images), self.config.resolution), statistics=not self.zero_shot)
-        return [float(v) for v in out["score"]]
-
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """``(B, 3, R, R)`` in [0, 1] -> z0 ``(B, C, R/8, R/8)`` float32 (METHOD 1.1)."""
-        bb = self.backbone
-        x = pixels.to(bb.device, torch.float32)
-        if self.config.pixel_norm == "symmetric":
-            x = x * 2 - 1
-        else:
-            mean = torch.tensor(CLIP_MEAN, device=x.device).view(1, 3, 1, 1)
-            std = torch.tensor(CLIP_STD, device=x.device).view(1, 3, 1, 1)
-            x = (x - mean) / std
-        latents = []
-        for one in x.split(4):  # the VAE encoder is memory-hungry at 512px: 4 images at a time
-            dist = bb.vae.encode(one.to(bb.dtype).contiguous(memory_format=self._vae_layout)).latent_dist
-            if self.config.latent == "mode":
-                z = dist.mode().float()
-            else:
-                # One seeded draw per image, so a score does not depend on its batch neighbours.
-                noise = torch.stack([
-                    torch.randn(dist.mean.shape[1:], generator=torch.Generator().manual_seed(self.config.noise_seed + 1))
-                    for _ in range(one.shape[0])
-                ]).to(bb.device)
-                z = dist.mean.float() + dist.std.float() * noise
-            latents.append(z)
-        return torch.cat(latents) * float(bb.vae.config.scaling_factor)
+        with torch.no_grad(), exact_float32(self.backbone.device, self.backbone.dtype):
+            return encode_latents(self.backbone, pixels, self.config, memory_format=self._vae_layout)
+
+    # -- the computation ---------------------------------------------------------------------
+
+    def _run(self, images: list[LoadedImage], *, statistics: bool = True, maps: tuple[int, int] | None = None,
+             progress: Progress | None = None) -> MethodOutput:
+        pixels = to_model_input(images, self.config.resolution, resize=self.config.resize)
+        with exact_float32(self.backbone.device, self.backbone.dtype):
+            z0 = encode_latents(self.backbone, pixels, self.config, memory_format=self._vae_layout)
+            n = z0.shape[0]
+            return forward(
+                self.backbone, z0, prompt_embeds=self.prompt_embeds,
+                timesteps=fixed_timesteps(self.config, n, self.backbone.device),
+                noise=self.noise_bank(z0.shape[1:]).unsqueeze(0).expand(n, *([-1] * 4)),
+                lse_lambda=self.config.lse_lambda, zero_shot=self.zero_shot, rows_per_call=self.unet_rows,
+                statistics=statistics, maps=maps, progress=progress,
+            )
 
     def noise_bank(self, latent_shape: tuple[int, ...]) -> torch.Tensor:
-        """``(T, C, h, w)`` float32: eps_k for the k-th timestep, the same for every image."""
+        """``(T, C, h, w)`` float32 on the model's device, made once per latent shape."""
         key = tuple(latent_shape)
         if key not in self._noise:
-            gen = torch.Generator().manual_seed(self.config.noise_seed)
-            bank = torch.randn((len(self.config.timesteps), *key), generator=gen)
-            self._noise[key] = bank.to(self.backbone.device)
+            self._noise[key] = noise_bank(self.config, key).to(self.backbone.device)
         return self._noise[key]
 
-    def _run(self, pixels: torch.Tensor, maps: tuple[int, int] | None = None,
-             statistics: bool = True) -> dict[str, torch.Tensor]:
-        """Score ``(B, 3, R, R)`` pixels; ``maps``: heatmap grid size, or None for scores only;
-        ``statistics=False`` skips the attention statistic (layer_stats are then NaN)."""
-        with exact_float32(self.backbone.device, self.backbone.dtype):
-            return self._run_exact(pixels, maps, statistics or maps is not None)
+    def _overflow(self, source: str, value: float) -> str:
+        return (f"{source}: the score came out {value}: the backbone overflowed in {self.backbone.dtype}. "
+                "Load the scorer with dtype='float32' (or 'bfloat16').")
 
-    def _run_exact(self, pixels: torch.Tensor, maps: tuple[int, int] | None, statistics: bool) -> dict[str, torch.Tensor]:
-        bb = self.backbone
-        z0 = self.encode(pixels)  # [B, C, h, w]
-        n_img, n_t = z0.shape[0], len(self.config.timesteps)
-        eps = self.noise_bank(z0.shape[1:])  # [T, C, h, w]
-        rows = n_img * n_t * 2
-        dev = bb.device
-        img_of = torch.arange(n_img, device=dev).repeat_interleave(2 * n_t)
-        t_of = torch.arange(n_t, device=dev).repeat_interleave(2).repeat(n_img)
-        prompt_of = torch.arange(2, device=dev).repeat(n_img * n_t)
-        errors = torch.empty(rows, device=dev)
-        lse = torch.full((rows, len(self.layer_names)), float("nan"), device=dev)
-        token_maps = sq_err = None
-        capture = Capture(self.config.lse_lambda, map_size=maps) if statistics else None
-        with capture_cross_attention(bb.unet, capture, z0.shape[-2:]):
-            for start in range(0, rows, self.batch_size):
-                sl = slice(start, start + self.batch_size)
-                k = t_of[sl]
-                a = self._sqrt_abar[k].view(-1, 1, 1, 1)
-                s = self._sqrt_one_minus[k].view(-1, 1, 1, 1)
-                noise = eps[k]
-                z_t = a * z0[img_of[sl]] + s * noise  # DDPM forward process, float32
-                if capture is not None:
-                    capture.reset()
-                out = bb.unet(z_t.to(bb.dtype), self._timesteps[k],
-                              encoder_hidden_states=self.prompt_embeds[prompt_of[sl]]).sample.float()
-                if bb.prediction_type == "v_prediction":
-                    out = a * out + s * z_t  # v -> epsilon
-                diff = noise - out
-                errors[sl] = diff.flatten(1).norm(dim=1)
-                if capture is not None:
-                    lse[sl] = torch.stack([capture.lse[n] for n in self.layer_names], dim=1)
-                if maps is not None:
-                    if token_maps is None:
-                        token_maps = torch.empty(rows, *capture.maps.shape[1:], device=dev)
-                        sq_err = torch.empty(rows, *diff.shape[2:], device=dev)
-                    token_maps[sl] = capture.maps / capture.map_layers
-                    sq_err[sl] = diff.pow(2).sum(dim=1)
-        errors = errors.view(n_img, n_t, 2)
-        gap = errors[..., 0] - errors[..., 1]  # b_t: [B, T]
-        layer_stats = lse.view(n_img, n_t, 2, -1).mean(dim=2)  # m_l: [B, T, L]
-        if self.zero_shot:
-            per_t = -gap
-        else:
-            per_t = layer_stats.mean(dim=-1) + gap
-        out = {"score": per_t.mean(dim=1).cpu(), "per_timestep": per_t.cpu(),
-               "layer_stats": layer_stats.cpu(), "error_gap": gap.cpu()}
-        if maps is not None:
-            out["token_maps"] = token_maps.view(n_img, n_t, 2, *token_maps.shape[1:]).mean(dim=1).cpu()
-            sq = sq_err.view(n_img, n_t, 2, *sq_err.shape[1:])
-            out["quality"] = (sq[:, :, 1] - sq[:, :, 0]).mean(dim=1).cpu()
-        return out
+
+class _RowProgress:
+    """Feeds UNet-row progress to a callable, or to a tqdm bar counted in ``unit``s of ``per`` rows."""
+
+    def __init__(self, total: int, target: bool | Progress, *, unit: str, per: int):
+        self.total, self.done, self.per = total, 0, per
+        self.call = target if callable(target) else None
+        self.bar = None
+        if target is True:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total // per, unit=unit, desc="genziqa")
+        self._base = 0
+
+    def __call__(self, rows_done: int, rows_total: int) -> None:
+        """Called by the forward of one group: ``rows_done`` of its ``rows_total``."""
+        self._advance(self._base + rows_done)
+        if rows_done == rows_total:
+            self._base += rows_total
+
+    def skip(self, rows: int) -> None:
+        self._base += rows
+        self._advance(self._base)
+
+    def _advance(self, done: int) -> None:
+        if done <= self.done:
+            return
+        if self.bar is not None:
+            self.bar.update(done // self.per - self.done // self.per)
+        self.done = done
+        if self.call is not None:
+            self.call(done, self.total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 @contextmanager
@@ -256,11 +225,3 @@ def exact_float32(device: torch.device, dtype: torch.dtype):
             yield
     finally:
         torch.backends.cuda.matmul.allow_tf32 = matmul
-
-
-def progress_bar(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="img", desc="genziqa")

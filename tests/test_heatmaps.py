@@ -33,8 +33,29 @@ def test_token_lookup(analysis):
     assert heatmaps.find_token(analysis.tokens, "Photo", prompt="bad") == (1, [18])
     assert heatmaps.find_token(analysis.tokens, "X") == (0, list(range(1, 17)))
     assert heatmaps.find_token(analysis.tokens, "<end>") == (0, [20])
-    with pytest.raises(ValueError, match=r"not in the prompts; choose one of \['.', 'bad', 'good', 'photo', 'x'\]"):
+    with pytest.raises(ValueError, match=r"not in the prompts; choose one of \['x', 'good', 'photo', 'bad', '<end>'\]"):
         analysis.token_map("sharp")
+    assert analysis.token_choices() == ["x", "good", "photo", "bad", "<end>"]
+
+
+def test_unknown_token_lists_only_the_chosen_prompts_words(analysis):
+    # Asking for "good" in the bad prompt must not offer "good" as a choice.
+    with pytest.raises(ValueError, match=r"not in the bad prompt; choose one of \['x', 'bad', 'photo', '<end>'\]") as err:
+        analysis.token_map("good", prompt="bad")
+    assert "'good'" not in str(err.value).split("choose one of")[1]
+    assert analysis.token_choices("bad") == ["x", "bad", "photo", "<end>"]
+
+
+def test_analysis_to_dict_is_json(analysis):
+    import json
+
+    data = json.loads(json.dumps(analysis.to_dict()))
+    assert data["score"] == analysis.score and data["zero_shot"] == analysis.zero_shot
+    assert len(data["per_timestep"]) == len(analysis.timesteps) == len(data["error_gap"])
+    assert len(data["layer_stats"]) == len(analysis.timesteps) and len(data["layer_stats"][0]) == len(analysis.layer_names)
+    assert data["tokens"]["good"][:1] == ["<|startoftext|>"]
+    with_maps = analysis.to_dict(maps=True)
+    assert np.asarray(with_maps["token_maps"]).shape == analysis.token_maps.shape
 
 
 def test_results_are_read_only(analysis):

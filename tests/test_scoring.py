@@ -24,7 +24,7 @@ def test_fast_path_matches_oracle(case, request, tiny_config, photos):
     family = case.split("-")[0]
     folder = request.getfixturevalue(f"tiny_{family}_dir")
     weights = request.getfixturevalue(f"trained_{family}") if case.endswith("trained") else None
-    scorer = genziqa.load(weights, backbone=str(folder), config=None if weights else tiny_config, batch_size=5)
+    scorer = genziqa.load(weights, backbone=str(folder), config=None if weights else tiny_config, unet_rows=5)
     assert scorer.zero_shot is (weights is None)
     for photo in photos[:2]:
         fast = scorer.analyze(photo)
@@ -50,10 +50,10 @@ def test_trained_score_carries_the_log_pixel_constant(trained_sd2, photos):
 
 
 def test_scores_do_not_depend_on_batch_size_or_neighbours(tiny_sd2_dir, tiny_config, photos):
-    scorer = genziqa.load(backbone=str(tiny_sd2_dir), config=tiny_config, batch_size=16)
+    scorer = genziqa.load(backbone=str(tiny_sd2_dir), config=tiny_config, unet_rows=16)
     alone = [scorer.score([p])[0] for p in photos]
-    for batch_size in (1, 3, 16, 64):
-        scorer.batch_size = batch_size
+    for unet_rows in (1, 3, 16, 64):
+        scorer.unet_rows = unet_rows
         together = scorer.score(photos)
         np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)
         reversed_order = scorer.score(photos[::-1])[::-1]
@@ -176,10 +176,10 @@ def test_pair_shared_self_attention_engages_and_changes_nothing(tiny_sd2_dir, ti
             made.append(self)
 
     monkeypatch.setattr(attention, "PairSharedAttention", Spy)
-    scorer = genziqa.load(backbone=str(tiny_sd2_dir), config=tiny_config, batch_size=4)
+    scorer = genziqa.load(backbone=str(tiny_sd2_dir), config=tiny_config, unet_rows=4)
     shared = scorer.score(photos[:2])
     assert made and made[-1].shared_calls == 2 * 16 // 4  # every call of 4 rows held 2 equal pairs
-    scorer.batch_size = 1  # single rows: nothing to share, the plain processor runs
+    scorer.unet_rows = 1  # single rows: nothing to share, the plain processor runs
     plain = scorer.score(photos[:2])
     assert made[-1].shared_calls == 0
     np.testing.assert_allclose(shared, plain, rtol=1e-5, atol=1e-6)

@@ -1,4 +1,4 @@
-"""Batch scoring into resumable CSV / JSONL files (core/batch.py), with a tiny real backbone."""
+"""The local engine: resumable CSV / JSONL results files (core/engines/local.py), with a tiny real backbone."""
 
 import csv
 import json
@@ -11,24 +11,28 @@ from PIL import Image
 from skimage import data
 
 import genziqa
-from genziqa.core.batch import (
-    BatchError, ResultRow, collect_images, output_format, read_results, score_to_file,
+from genziqa.core.engines.local import (
+    BatchError, check_output, collect_images, output_format, read_results, score_to_file,
 )
+from genziqa.core.engines.rows import SCORE_DECIMALS
+from genziqa.core.results import ScoredImage
 from genziqa.core.config import GenzIQAConfig
 
 
 @pytest.fixture(scope="module")
 def scorer(tiny_sd2_dir):
     return genziqa.load(backbone=str(tiny_sd2_dir), config=replace(GenzIQAConfig(), resolution=64),
-                        device="cpu", batch_size=64)
+                        device="cpu", unet_rows=64)
 
 
 class Counting:
     """Passes calls to a scorer and records which images it was asked to score."""
 
-    def __init__(self, scorer, label=None, fail_on_call=None):
+    def __init__(self, scorer, label=None, fail_on_call=None, run_id=None):
         self.scorer = scorer
         self.label = label or scorer.label
+        self.run_id = run_id or scorer.run_id
+        self.images_per_call = getattr(scorer, "images_per_call", 1)
         self.asked: list[str] = []
         self.calls = 0
         self.fail_on_call = fail_on_call
@@ -109,28 +113,29 @@ def test_rows_score_good_images_and_report_the_corrupt_one(scorer, tmp_path, suf
 
     text = out.read_text()
     if suffix == ".csv":
-        assert text.splitlines()[0] == "path,score,model,error"
+        assert text.splitlines()[0] == "path,score,model,run,error"
         rows = list(csv.DictReader(text.splitlines()))
         scores = {r["path"]: r["score"] for r in rows}
         errors = {r["path"]: r["error"] for r in rows}
     else:
         rows = [json.loads(line) for line in text.splitlines()]
-        assert all(list(r) == ["path", "score", "model", "error"] for r in rows)
+        assert all(list(r) == ["path", "score", "model", "run", "error"] for r in rows)
         scores = {r["path"]: r["score"] for r in rows}
         errors = {r["path"]: r["error"] for r in rows}
     assert [r["path"] for r in rows] == sorted(map(str, [*good, bad]))  # one row each, path order
     assert all(r["model"] == scorer.label and r["model"].startswith("zero-shot") for r in rows)
+    assert all(r["run"] == scorer.run_id and "weights=zero-shot" in r["run"] for r in rows)
     assert scores[str(bad)] in ("", None) and "cannot be read" in errors[str(bad)]
     expected = scorer.score(good)
     for path, value in zip(good, expected):
         written = scores[str(path)]
         assert errors[str(path)] in ("", None)
-        assert float(written) == pytest.approx(value, abs=1e-5)
-        if suffix == ".csv":
-            assert written == repr(float(written))  # full precision: repr round-trips
+        # Written to SCORE_DECIMALS decimals: below that is float32 rounding, not information.
+        assert float(written) == round(value, SCORE_DECIMALS)
     # read_results reads both formats back to the same rows.
-    assert read_results(out) == [ResultRow(str(p), float(scores[str(p)]) if p != bad else None, scorer.label,
-                                           errors[str(p)] or None) for p in sorted([*good, bad])]
+    assert read_results(out) == [
+        ScoredImage(str(p), float(scores[str(p)]) if p != bad else None, errors[str(p)] or None,
+                    model=scorer.label, run=scorer.run_id) for p in sorted([*good, bad])]
 
 
 # -- resuming --------------------------------------------------------------------------------
@@ -139,7 +144,7 @@ def test_rows_score_good_images_and_report_the_corrupt_one(scorer, tmp_path, suf
 def test_rerun_skips_scored_images_and_scores_only_new_ones(scorer, tmp_path):
     first = photos(tmp_path / "in", ["astronaut", "chelsea"])
     out = tmp_path / "scores.csv"
-    score_to_file(scorer, [tmp_path / "in"], out, progress=False, chunk=1)
+    score_to_file(scorer, [tmp_path / "in"], out, progress=False, save_every=1)
     before = out.read_text().splitlines()
 
     new = photos(tmp_path / "in", ["coffee"])[0]
@@ -149,7 +154,7 @@ def test_rerun_skips_scored_images_and_scores_only_new_ones(scorer, tmp_path):
     assert (summary.total, summary.scored, summary.skipped, summary.failed) == (3, 1, 2, 0)
     after = out.read_text().splitlines()
     assert len(after) == 4 and all(line in after for line in before)  # old rows kept verbatim
-    assert {r.path for r in read_results(out)} == {str(p) for p in [*first, new]}
+    assert {r.source for r in read_results(out)} == {str(p) for p in [*first, new]}
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
@@ -159,19 +164,19 @@ def test_torn_last_row_is_dropped_and_rescored(scorer, tmp_path, suffix):
     score_to_file(scorer, images, out, progress=False)
     full = out.read_bytes()
     out.write_bytes(full[:-15])  # a crash in the middle of the last row
-    assert [r.path for r in read_results(out)] == [str(images[0])]
+    assert [r.source for r in read_results(out)] == [str(images[0])]
 
     counting = Counting(scorer)
     summary = score_to_file(counting, images, out, progress=False)
     assert counting.asked == [str(images[1])] and summary.skipped == 1
     assert out.read_bytes().endswith(b"\n")
-    assert [r.path for r in read_results(out)] == [str(p) for p in images]
+    assert [r.source for r in read_results(out)] == [str(p) for p in images]
 
 
 def test_csv_row_cut_inside_a_quoted_field_is_torn(tmp_path):
     out = tmp_path / "scores.csv"
-    out.write_text('path,score,model,error\n/a.png,0.5,m,\n"/odd\n')  # a path with a newline, cut
-    assert read_results(out) == [ResultRow("/a.png", 0.5, "m", None)]
+    out.write_text('path,score,model,run,error\n/a.png,0.5,m,r,\n"/odd\n')  # a path with a newline, cut
+    assert read_results(out) == [ScoredImage("/a.png", 0.5, None, model="m", run="r")]
 
 
 def test_a_crash_between_chunks_keeps_complete_rows(scorer, tmp_path):
@@ -179,14 +184,29 @@ def test_a_crash_between_chunks_keeps_complete_rows(scorer, tmp_path):
     out = tmp_path / "scores.jsonl"
     crashing = Counting(scorer, fail_on_call=2)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        score_to_file(crashing, images, out, progress=False, chunk=1)
+        score_to_file(crashing, images, out, progress=False, save_every=1)
     lines = out.read_text().splitlines(keepends=True)
     assert len(lines) == 1 and lines[0].endswith("\n") and json.loads(lines[0])["path"] == str(images[0])
 
     counting = Counting(scorer)
-    summary = score_to_file(counting, images, out, progress=False, chunk=1)
+    summary = score_to_file(counting, images, out, progress=False, save_every=1)
     assert counting.asked == [str(images[1]), str(images[2])] and summary.skipped == 1
     assert len(read_results(out)) == 3
+
+
+def test_rows_are_saved_after_every_image_on_cpu_by_default(scorer, tmp_path):
+    # At real size a CPU scores about one image a minute: every image is saved as it is done.
+    images = photos(tmp_path / "in", ["astronaut", "chelsea", "coffee"])
+    out = tmp_path / "scores.csv"
+    scorer.unet_rows = 4  # the CPU default: a quarter of an image per UNet call
+    try:
+        assert scorer.images_per_call == 1
+        crashing = Counting(scorer, fail_on_call=3)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            score_to_file(crashing, images, out, progress=False)
+    finally:
+        scorer.unet_rows = 64
+    assert [r.source for r in read_results(out)] == [str(images[0]), str(images[1])]
 
 
 def test_failed_rows_are_retried_and_replaced(scorer, tmp_path):
@@ -202,33 +222,61 @@ def test_failed_rows_are_retried_and_replaced(scorer, tmp_path):
     assert counting.asked == [str(bad)]
     assert (summary.scored, summary.failed, summary.skipped) == (1, 0, 1)
     rows = read_results(out)
-    assert [r.path for r in rows] == [str(good), str(bad)]  # each path once: the retry replaced the error
+    assert [r.source for r in rows] == [str(good), str(bad)]  # each path once: the retry replaced the error
     assert all(r.ok for r in rows)
 
 
-def test_a_file_of_another_model_is_refused_untouched(scorer, tmp_path):
+def test_a_file_of_another_run_is_refused_untouched_naming_what_differs(scorer, tiny_sd2_dir, tmp_path):
     images = photos(tmp_path / "in", ["chelsea"])
     out = tmp_path / "scores.csv"
     score_to_file(scorer, images, out, progress=False)
     before = out.read_bytes()
-    other = Counting(scorer, label="genziqa:koniq · some other backbone")
-    with pytest.raises(BatchError, match="another model") as err:
+    # The same backbone at another resolution makes other numbers: it must not join the file.
+    other_plan = genziqa.prepare(backbone=str(tiny_sd2_dir), config=replace(GenzIQAConfig(), resolution=128), device="cpu")
+    other = Counting(scorer, run_id=other_plan.run_id)
+    with pytest.raises(BatchError, match="made differently.*resolution: 128 here, 64 in the file") as err:
         score_to_file(other, images + photos(tmp_path / "in", ["coffee"]), out, progress=False)
-    assert scorer.label in str(err.value) and "--out" in str(err.value)
+    assert "another output" in str(err.value)
     assert other.asked == [] and out.read_bytes() == before
+    with pytest.raises(BatchError, match="resolution"):  # the same check, before any model is loaded
+        check_output(out, other_plan.run_id)
+    # dtype is part of the identity too.
+    bf16 = genziqa.prepare(backbone=str(tiny_sd2_dir), config=replace(GenzIQAConfig(), resolution=64), device="cpu",
+                           dtype="bfloat16")
+    with pytest.raises(BatchError, match="dtype: bfloat16 here, float32 in the file"):
+        check_output(out, bf16.run_id)
+
+
+def test_a_moved_backbone_resumes_its_own_file(scorer, tiny_sd2_dir, tmp_path):
+    import shutil
+
+    images = photos(tmp_path / "in", ["chelsea", "coffee"])
+    out = tmp_path / "scores.jsonl"
+    score_to_file(scorer, images[:1], out, progress=False)
+    moved = shutil.copytree(tiny_sd2_dir, tmp_path / "elsewhere" / "model")
+    again = genziqa.prepare(backbone=str(moved), config=replace(GenzIQAConfig(), resolution=64), device="cpu")
+    assert again.run_id == scorer.run_id  # content, not location, identifies the backbone
+    assert [r.source for r in check_output(out, again.run_id)] == [str(images[0])]
+
+
+def test_a_file_of_genziqa_0_1_is_refused_with_a_reason(tmp_path):
+    out = tmp_path / "old.csv"
+    out.write_text("path,score,model,error\n/a.png,0.5,m,\n")
+    with pytest.raises(BatchError, match="genziqa 0.1.*another file"):
+        read_results(out)
 
 
 @pytest.mark.parametrize("name, content", [
     ("people.csv", "name,age\nann,3\n"),
     ("people.csv", "name,age"),
     ("events.jsonl", '{"event": "x"}\n'),
-    ("events.jsonl", '{"path": "/a.png", "score": 1.0, "model": "m", "error": null}\nnot json\n{"path"'),
+    ("events.jsonl", '{"path": "/a.png", "score": 1.0, "model": "m", "run": "r", "error": null}\nnot json\n{"path"'),
 ])
 def test_a_foreign_or_damaged_file_is_refused_untouched(tmp_path, name, content):
     out = tmp_path / name
     out.write_text(content)
     images = photos(tmp_path / "in", ["chelsea"])
-    asked = Counting(scorer=None, label="m")
+    asked = Counting(scorer=None, label="m", run_id="r")
     with pytest.raises(BatchError, match="not a genziqa results file"):
         score_to_file(asked, images, out, progress=False)
     assert out.read_text() == content and asked.asked == []
@@ -247,6 +295,7 @@ def test_a_non_finite_score_is_written_as_a_failure_to_retry(tmp_path):
 
     class Broken:
         label = "m"
+        run_id = "r"
 
         def score_each(self, images, **kwargs):
             return [ScoredImage(str(i), float("nan")) for i in images]

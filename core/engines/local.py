@@ -1,10 +1,12 @@
-"""Scoring large collections into a results file that survives crashes and resumes.
+"""The local engine: score large collections into one results file that survives crashes and resumes.
 
-The file holds one row per image, ``path, score, model, error``, as CSV or JSON Lines (chosen
-by the suffix). Rows are appended a chunk at a time and fsync'ed, so after a crash at any
-instant the file holds only complete rows (at most a torn last line, which the next run drops).
-A rerun skips images that already have a score and retries the ones that failed. At the end
-the file is rewritten once, atomically, with one row per path in path order.
+The file holds one row per image, ``path, score, model, run, error`` (:mod:`.rows`), as CSV or
+JSON Lines (chosen by the suffix). Rows are appended after every UNet call's worth of images and
+fsync'ed, so after a crash at any instant the file holds only complete rows (at most a torn last
+line, which the next run drops). A rerun skips images that already have a score and retries the
+ones that failed; a file of another run (other backbone content, weights, method numbers,
+resolution or dtype) is refused before anything is loaded, naming what differs. At the end the
+file is rewritten once, atomically, with one row per path in path order.
 
 Paths are stored absolute, so a rerun from another working directory still recognises them.
 """
@@ -15,21 +17,20 @@ import csv
 import io
 import json
 import logging
-import math
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .results import ScoredImage
-from .scoring import progress_bar
+from ..results import ScoredImage
+from .rows import FIELDS, RowError, check_same_run, from_record, outcome_row, to_record
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "IMAGE_SUFFIXES", "FORMATS", "FIELDS", "BatchError", "BatchSummary", "ResultRow",
-    "collect_images", "output_format", "read_results", "score_to_file",
+    "IMAGE_SUFFIXES", "FORMATS", "FIELDS", "BatchError", "BatchSummary",
+    "collect_images", "output_format", "read_results", "check_output", "score_to_file",
 ]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
@@ -37,30 +38,12 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".
 whatever their suffix."""
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
-FIELDS = ("path", "score", "model", "error")
 _JSONL_START = '{"path": '  # how json.dumps begins every row we write
-
-# Images per scorer call: progress is saved (and the bar moves) after each chunk. 16 images is
-# a whole number of Scorer.score_each's internal groups for batch sizes up to 64 UNet rows.
-DEFAULT_CHUNK = 16
+_OLD_FIELDS = ["path", "score", "model", "error"]  # genziqa 0.1 files, which carry no run identity
 
 
 class BatchError(ValueError):
     """The inputs or the results file cannot be used; the message says which and what to do."""
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    """One row of a results file. Exactly one of ``score`` and ``error`` is set."""
-
-    path: str
-    score: float | None
-    model: str
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 @dataclass(frozen=True)
@@ -124,7 +107,7 @@ def output_format(out: str | os.PathLike) -> str:
     return FORMATS[suffix]
 
 
-def read_results(out: str | os.PathLike) -> list[ResultRow]:
+def read_results(out: str | os.PathLike) -> list[ScoredImage]:
     """The rows of a results file in file order (a torn last line dropped); ``[]`` if absent.
 
     A path may appear more than once in a file left by an interrupted run: the last row wins.
@@ -133,34 +116,37 @@ def read_results(out: str | os.PathLike) -> list[ResultRow]:
     return _read(Path(out), output_format(out))[0]
 
 
+def check_output(out: str | os.PathLike, run: str) -> list[ScoredImage]:
+    """The rows already in ``out``, after checking that this run may add to it: ``out`` is not a
+    folder, has a known suffix, is a genziqa results file, and holds no other run's scores.
+    Cheap; call it before loading a model."""
+    rows = read_results(out)
+    check_same_run(os.fspath(out), {r.run for r in rows}, run, error=BatchError)
+    return rows
+
+
 def score_to_file(scorer, paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
-                  progress: bool = True, chunk: int | None = None) -> BatchSummary:
+                  progress: bool = True, save_every: int | None = None) -> BatchSummary:
     """Score every image under ``paths`` into ``out`` (``.csv`` or ``.jsonl``), resumably.
 
-    ``scorer``: a :class:`~genziqa.core.scoring.Scorer` (anything with ``label`` and
-    ``score_each``). Its ``label`` goes in every row's ``model`` column; a file that already
-    holds rows of another model is refused with :class:`BatchError`, before anything is scored.
-    Images with a score in ``out`` are skipped; earlier failures are retried. ``chunk``: images
-    per scorer call, i.e. how often progress is saved (default 16).
-    Scores are written with full float precision.
+    ``scorer``: a :class:`~genziqa.core.scoring.Scorer` (anything with ``label``, ``run_id`` and
+    ``score_each``). Every row carries its ``label`` and ``run_id``; a file holding another run's
+    rows is refused with :class:`BatchError`, before anything is scored. Images with a score in
+    ``out`` are skipped; earlier failures are retried. ``save_every``: images per scorer call, i.e.
+    how often rows are saved and progress moves (default: the images of one UNet call, so one
+    image on CPU).
     """
     fmt = output_format(out)
     out = Path(out)
-    chunk = DEFAULT_CHUNK if chunk is None else chunk
-    if chunk < 1:
-        raise ValueError(f"chunk={chunk} must be at least 1 (images per scorer call).")
+    save_every = getattr(scorer, "images_per_call", 1) if save_every is None else save_every
+    if save_every < 1:
+        raise ValueError(f"save_every={save_every} must be at least 1 (images per scorer call).")
     images = [str(p) for p in collect_images(paths)]
-    model = scorer.label
+    model, run = scorer.label, scorer.run_id
 
     rows, clean_bytes = _read(out, fmt)
-    others = sorted({r.model for r in rows if r.model != model})
-    if others:
-        raise BatchError(
-            f"{out} holds scores of another model ({', '.join(map(repr, others))}); this run uses "
-            f"{model!r}. Scores of different models must not share a file: write to another file "
-            "(--out), or delete this one to start over."
-        )
-    latest = {r.path: r for r in rows}
+    check_same_run(os.fspath(out), {r.run for r in rows}, run, error=BatchError)
+    latest = {r.source: r for r in rows}
     todo = [p for p in images if latest.get(p) is None or latest[p].score is None]
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -169,55 +155,52 @@ def score_to_file(scorer, paths: Sequence[str | os.PathLike], out: str | os.Path
         os.truncate(out, clean_bytes)  # append only after complete rows
 
     failures: list[ScoredImage] = []
-    bar = progress_bar(len(todo), progress)
+    bar = _progress_bar(len(todo), progress)
     try:
         with open(out, "ab") as f:
             if clean_bytes == 0:
                 _append(f, _header(fmt))
                 _fsync_dir(out.parent)
-            for start in range(0, len(todo), chunk):
-                part = todo[start:start + chunk]
-                new = [_row(path, r, model) for path, r in zip(part, scorer.score_each(part))]
+            for start in range(0, len(todo), save_every):
+                part = todo[start:start + save_every]
+                new = [outcome_row(path, r, model=model, run=run) for path, r in zip(part, scorer.score_each(part))]
                 _append(f, "".join(_format(r, fmt) for r in new))
                 for r in new:
-                    latest[r.path] = r
+                    latest[r.source] = r
                     if r.score is None:
-                        failures.append(ScoredImage(source=r.path, score=None, error=r.error))
+                        failures.append(r)
                 if bar is not None:
                     bar.update(len(new))
     finally:
         if bar is not None:
             bar.close()
 
-    _rewrite(out, fmt, sorted(latest.values(), key=lambda r: r.path))
+    _rewrite(out, fmt, sorted(latest.values(), key=lambda r: r.source))
     return BatchSummary(total=len(images), scored=len(todo) - len(failures), failed=len(failures),
                         skipped=len(images) - len(todo), out=out, failures=tuple(failures))
 
 
+def _progress_bar(total: int, enabled: bool):
+    if not enabled or total == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="img", desc="genziqa")
+
+
 # -- rows ------------------------------------------------------------------------------------
-
-
-def _row(path: str, result: ScoredImage, model: str) -> ResultRow:
-    if result.ok and math.isfinite(result.score):
-        return ResultRow(path=path, score=float(result.score), model=model)
-    if result.ok:  # a broken backbone or dtype overflow; a rerun will retry it
-        return ResultRow(path=path, score=None, model=model,
-                         error=f"{path}: the score is {result.score} (the model produced non-finite values)")
-    # One line per row in either format: an error message never spans lines.
-    error = " ".join(str(result.error).splitlines()) or f"{path}: unknown error"
-    return ResultRow(path=path, score=None, model=model, error=error)
 
 
 def _header(fmt: str) -> str:
     return _csv_line(FIELDS) if fmt == "csv" else ""
 
 
-def _format(row: ResultRow, fmt: str) -> str:
+def _format(row: ScoredImage, fmt: str) -> str:
     if fmt == "csv":
         score = "" if row.score is None else repr(row.score)
-        return _csv_line((row.path, score, row.model, row.error or ""))
-    # json.dumps writes floats with repr (full precision) and escapes any newline.
-    return json.dumps({"path": row.path, "score": row.score, "model": row.model, "error": row.error}) + "\n"
+        return _csv_line((row.source, score, row.model, row.run, row.error or ""))
+    # Non-ASCII (file names, labels) stays readable; json.dumps still escapes any newline.
+    return json.dumps(to_record(row), ensure_ascii=False) + "\n"
 
 
 def _csv_line(fields: Iterable[str]) -> str:
@@ -226,35 +209,29 @@ def _csv_line(fields: Iterable[str]) -> str:
     return buf.getvalue()
 
 
-def _parse(record, fmt: str) -> ResultRow:
-    """A :class:`ResultRow` from one CSV record (list) or JSONL line (str); ValueError if malformed."""
+def _parse(record, fmt: str) -> ScoredImage:
+    """A row from one CSV record (list) or JSONL line (str); ValueError if malformed."""
     if fmt == "csv":
         if len(record) != len(FIELDS):
             raise ValueError(f"{len(record)} fields instead of {len(FIELDS)}")
-        path, score, model, error = record
-        score = float(score) if score else None
-        error = error or None
+        data = dict(zip(FIELDS, record))
+        try:
+            data["score"] = float(data["score"]) if data["score"] else None
+        except ValueError:
+            raise ValueError(f"score {data['score']!r} is not a number") from None
+        data["error"] = data["error"] or None
     else:
         data = json.loads(record)
-        if not isinstance(data, dict) or set(data) != set(FIELDS):
-            raise ValueError(f"not an object with the keys {list(FIELDS)}")
-        path, score, model, error = (data[k] for k in FIELDS)
-        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
-            raise ValueError(f"score {score!r} is not a number")
-        score = None if score is None else float(score)
-    if not isinstance(path, str) or not path or not isinstance(model, str) or not model:
-        raise ValueError("empty path or model")
-    if (score is None) == (error is None) or not (error is None or isinstance(error, str)):
-        raise ValueError("a row needs exactly one of score and error")
-    if score is not None and not math.isfinite(score):
-        raise ValueError(f"score {score} is not finite")
-    return ResultRow(path=path, score=score, model=model, error=error)
+    try:
+        return from_record(data)
+    except RowError as err:
+        raise ValueError(str(err)) from None
 
 
 # -- reading ---------------------------------------------------------------------------------
 
 
-def _read(out: Path, fmt: str) -> tuple[list[ResultRow], int]:
+def _read(out: Path, fmt: str) -> tuple[list[ScoredImage], int]:
     """(rows, byte length of the complete rows) of ``out``; ``([], 0)`` when absent or empty.
 
     Rows are written whole and ``\\n``-terminated, so an interrupted write leaves at most an
@@ -280,7 +257,7 @@ def _read(out: Path, fmt: str) -> tuple[list[ResultRow], int]:
             f"({problem}). Write to another file (--out), or repair or delete this one."
         )
 
-    rows: list[ResultRow] = []
+    rows: list[ScoredImage] = []
     clean = 0  # characters of complete, valid records
     if fmt == "csv":
         header = _csv_line(FIELDS)
@@ -296,6 +273,12 @@ def _read(out: Path, fmt: str) -> tuple[list[ResultRow], int]:
                     break  # a quoted field cut by the crash: a torn last row
                 raise damaged(reader.line_num, err) from None
             if record and not seen_header:
+                if record == _OLD_FIELDS:
+                    raise BatchError(
+                        f"{out} was written by genziqa 0.1, whose rows do not record how their scores "
+                        "were made, so this run cannot safely add to it. Write to another file (--out), "
+                        "or delete this one to start over."
+                    )
                 if record != list(FIELDS):
                     raise BatchError(
                         f"{out} is not a genziqa results file: its first line is "
@@ -334,7 +317,7 @@ def _append(f, text: str) -> None:
     os.fsync(f.fileno())
 
 
-def _rewrite(out: Path, fmt: str, rows: list[ResultRow]) -> None:
+def _rewrite(out: Path, fmt: str, rows: list[ScoredImage]) -> None:
     """Replace ``out`` atomically: readers see the old file or the new one, never a mix."""
     text = _header(fmt) + "".join(_format(r, fmt) for r in rows)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")

@@ -1,0 +1,7 @@
+"""``python -m genziqa.core.cli``: the ``genziqa`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
