@@ -84,3 +84,28 @@ def test_bad_weight_folders(tmp_path, trained_sd2):
     (missing_lora / "config.json").write_text((trained_sd2 / "config.json").read_text())
     with pytest.raises(ValueError, match="do not fit"):
         genziqa.load(missing_lora)
+
+
+def test_version_1_files_still_load_and_their_training_knobs_move_out_of_the_method(trained_sd2, tmp_path, photos):
+    import shutil
+
+    old = shutil.copytree(trained_sd2, tmp_path / "v1")
+    meta = json.loads((old / "config.json").read_text())
+    assert meta["format_version"] == 2 and "lr" not in meta["method"] and "resize" in meta["method"]
+    # What genziqa 0.1 wrote: format 1, training knobs inside "method", no resize option yet.
+    meta["format_version"] = 1
+    meta["method"].pop("resize")
+    meta["method"].update({"train_max_timestep": 100, "lr": 1e-4, "betas": [0.9, 0.999], "weight_decay": 0.01,
+                           "adam_eps": 1e-8, "grad_clip": 1.0, "batch_size": 16, "epochs": 10})
+    (old / "config.json").write_text(json.dumps(meta))
+    weights = load_weights(old)
+    assert weights.config == load_weights(trained_sd2).config
+    assert weights.training["lr"] == 1e-4 and weights.training["batch_size"] == 16
+    assert genziqa.load(old).score(photos[:1]) == genziqa.load(trained_sd2).score(photos[:1])
+
+
+def test_a_weights_file_that_is_not_ours_names_what_to_pass(tmp_path):
+    other = tmp_path / "model.safetensors"
+    save_file({"x": torch.ones(1)}, str(other))
+    with pytest.raises(WeightsError, match="is a file, not genziqa weights: pass the folder"):
+        load_weights(other)

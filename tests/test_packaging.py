@@ -47,3 +47,31 @@ def test_requirements_match_pyproject():
     assert install.missing(install.requirements()) == []  # idempotent: nothing left to install here
     assert install.missing(["surely-not-installed-genziqa-test-package>=1"]) == ["surely-not-installed-genziqa-test-package>=1"]
     assert install.missing(["numpy>=999"]) == ["numpy>=999"]
+
+
+def test_every_package_folder_is_in_the_wheel():
+    # setuptools is given an explicit package list (the repository root is the package), so a new
+    # sub-folder would be silently left out of wheels: every folder with an __init__.py is listed.
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"genziqa"}
+    for init in ROOT.rglob("__init__.py"):
+        rel = init.parent.relative_to(ROOT)
+        if rel.parts and not any(p.startswith(".") or p in ("tests", "build", "dist") or p.endswith(".egg-info")
+                                 for p in rel.parts):
+            found.add(".".join(("genziqa", *rel.parts)))
+    assert found == listed
+
+
+def test_the_suite_collects_from_a_folder_whose_name_is_no_identifier(tmp_path):
+    # A ZIP download unpacks to genziqa-main/: pytest imports the root __init__.py there as a lone
+    # file, without a package, and that must not fail collection.
+    folder = tmp_path / "genziqa-main"
+    folder.mkdir()
+    (folder / "__init__.py").write_text((ROOT / "__init__.py").read_text())
+    (folder / "tests").mkdir()
+    (folder / "tests" / "test_one.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
+                           "--rootdir", str(folder), str(folder / "tests")], capture_output=True, text=True, cwd=folder,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import genziqa
+from genziqa.core.config import GenzIQAConfig
 import oracle
 from genziqa.core.images import load_image, to_model_input
 
@@ -60,6 +61,36 @@ def test_scores_do_not_depend_on_batch_size_or_neighbours(tiny_sd2_dir, tiny_con
         np.testing.assert_allclose(reversed_order, alone, rtol=1e-5, atol=1e-6)
     # Different photos really score differently, so the checks above can fail.
     assert len({round(s, 4) for s in alone}) == len(alone)
+
+
+def test_on_cpu_neighbours_do_not_move_a_score_by_a_single_bit(tiny_sd2_dir, tiny_config, photos):
+    # The VAE encodes one image per call and, at the CPU default of 4 rows, a UNet call never
+    # mixes images: a score is then bit-identical alone or in any batch.
+    scorer = genziqa.load(backbone=str(tiny_sd2_dir), config=tiny_config, device="cpu")
+    assert scorer.unet_rows == 4
+    alone = [scorer.score([p])[0] for p in photos]
+    assert scorer.score(photos) == alone
+    assert scorer.score(photos[::-1])[::-1] == alone
+
+
+def test_pil_resize_parity_option_is_the_authors_8_bit_resize(photos):
+    from PIL import Image
+
+    image = load_image(photos[1], "chelsea")  # 451 x 300
+    ours = to_model_input([image], 64, resize="pil")[0]
+    expected = np.asarray(Image.fromarray(photos[1]).resize((64, 64), Image.Resampling.BICUBIC), dtype=np.float32) / 255
+    np.testing.assert_array_equal(ours.permute(1, 2, 0).numpy(), expected)
+    default = to_model_input([image], 64)[0]
+    assert 0 < float((default - ours).abs().max()) < 0.2  # a real, small difference
+    assert GenzIQAConfig().resize == "torch" and GenzIQAConfig().authors_parity().resize == "pil"
+
+
+def test_pil_resize_changes_the_score_a_little(tiny_sd2_dir, tiny_config, photos):
+    from dataclasses import replace
+
+    torch_resize = genziqa.load(backbone=str(tiny_sd2_dir), config=tiny_config).score(photos[:1])[0]
+    pil_resize = genziqa.load(backbone=str(tiny_sd2_dir), config=replace(tiny_config, resize="pil")).score(photos[:1])[0]
+    assert pil_resize != torch_resize and abs(pil_resize - torch_resize) < 0.05 * abs(torch_resize) + 1e-3
 
 
 def test_scores_are_deterministic_across_loads(tiny_sd1_dir, tiny_config, photos):
