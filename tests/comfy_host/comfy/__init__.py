@@ -1,0 +1,1 @@
+"""Stand-in for the parts of ComfyUI's ``comfy`` package the genziqa nodes use."""
