@@ -38,6 +38,7 @@ def test_perfect_monotone_and_reversed():
     # fitted as such, so after the mapping the correlation is positive either way.
     assert plcc_logistic(x, y) > 0.999 and plcc_logistic(-x, y) > 0.999
     assert "bounded" in fit_logistic(x, y).reason
+    assert "SRCC < 0" in compute(-x, y).notes["plcc_logistic"] and "plcc_logistic" not in compute(x, y).notes
     line = 2.0 * x + 1.0
     assert plcc(x, line) == pytest.approx(1.0) and plcc(-x, line) == pytest.approx(-1.0)
     assert rmse(line, line) == 0.0
@@ -96,6 +97,9 @@ def test_bad_inputs_are_explained():
         krcc([1, float("nan"), 3], [1, 2, 3])
     with pytest.raises(MetricError, match="MOS inf at position 2"):
         rmse([1, 2, 3], [1, 2, float("inf")])
+    small = compute([1.0, 2.0, 4.0, 3.0], [1.0, 2.0, 3.0, 5.0])  # fewer points than a logistic needs
+    assert small.fit.method == "linear" and "too few" in small.notes["fit"] and small.srcc == pytest.approx(0.8)
+    assert compute([1.0, 2.0, 3.0], [2.0, 1.0, 3.0]).plcc_logistic == pytest.approx(0.5)
     few = compute([1.0, 2.0], [1.0, 2.0])
     assert few.n == 2 and math.isnan(few.srcc) and "only 2 scored images" in few.notes["srcc"]
     assert "no image was scored" in compute([], []).notes["plcc"]

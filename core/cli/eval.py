@@ -66,7 +66,7 @@ def _describe(dataset, selection, out) -> None:
         say(f"skipped {plural(len(dataset.bad_rows), 'bad row')} (all listed in report.json), e.g. {first}")
     for note in dataset.notes:
         say(f"note: {note}")
-    say(f"evaluating the {selection.describe()}: {plural(len(selection.rows), 'image')} -> {out}")
+    say(f"evaluating {selection.describe()}: {plural(len(selection.rows), 'image')} -> {out}")
 
 
 def _show(value: float) -> str:

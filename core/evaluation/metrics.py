@@ -116,9 +116,11 @@ def _fit(z: np.ndarray, y: np.ndarray, p0: list[float], options: dict) -> tuple[
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)  # covariance not estimable: the fit itself is fine
+            # The covariance estimate (unused) may be inestimable or overflow; the fit itself is fine.
+            warnings.simplefilter("ignore", OptimizeWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
             beta = curve_fit(logistic, z, y, p0=p0, jac=_logistic_jacobian, maxfev=MAX_EVALUATIONS, **options)[0]
-    except (RuntimeError, ValueError) as err:  # no convergence within maxfev / bad input
+    except (RuntimeError, ValueError, TypeError) as err:  # no convergence within maxfev / bad input
         return None, f"the logistic fit did not converge ({str(err).splitlines()[0]})"
     if not np.all(np.isfinite(beta)):
         return None, "the logistic fit gave non-finite parameters"
@@ -160,6 +162,10 @@ def fit_logistic(predictions: Sequence[float], mos: Sequence[float]) -> Logistic
     x, y = _pairs(predictions, mos)
     if _constant(x):
         return LogisticFit("linear", (0.0, float(y.mean())), "predictions are constant")
+    if x.size <= 4:
+        slope, intercept = np.polyfit(x, y, 1)
+        return LogisticFit("linear", (float(slope), float(intercept)),
+                           f"{x.size} points are too few to fit the 4-parameter logistic")
     # Fit on standardised predictions: the optimiser then sees the same scale whatever the
     # predictions' units (zero-shot scores span hundredths, trained ones the MOS range).
     centre, scale = float(x.mean()), float(x.std())
@@ -193,7 +199,8 @@ def fit_logistic(predictions: Sequence[float], mos: Sequence[float]) -> Logistic
 
 def plcc_logistic(predictions: Sequence[float], mos: Sequence[float]) -> float:
     """Pearson correlation after mapping the predictions with :func:`fit_logistic` (the VQEG
-    practice), in [-1, 1]; NaN if a side is constant."""
+    practice); NaN if a side is constant. The mapping follows the direction of the relation, so this
+    is normally >= 0 even for predictions that fall as MOS rises: read the sign off :func:`srcc`."""
     x, y = _pairs(predictions, mos)
     if _constant(x) or _constant(y):
         return math.nan
@@ -229,6 +236,8 @@ def compute(predictions: Sequence[float], mos: Sequence[float]) -> Metrics:
     """All metrics with reasons for the undefined ones; never raises for constant or too few inputs
     (non-finite values still raise :class:`MetricError`)."""
     n = len(predictions)
+    if n != len(mos):
+        raise MetricError(f"{n} predictions but {len(mos)} MOS values; they must pair up one to one.")
     nan = math.nan
     if n < MIN_PAIRS:
         reason = "no image was scored" if n == 0 else f"only {n} scored image{'s' if n != 1 else ''}; " \
@@ -240,10 +249,14 @@ def compute(predictions: Sequence[float], mos: Sequence[float]) -> Metrics:
     if constant:
         notes.update({k: f"{constant}, so the correlation is undefined" for k in ("srcc", "krcc", "plcc", "plcc_logistic")})
     fit = fit_logistic(x, y)
+    rank = srcc(x, y)
+    if not constant and rank < 0:
+        notes["plcc_logistic"] = ("predictions fall as MOS rises (SRCC < 0); the fitted mapping absorbs the sign, "
+                                  "so PLCC after it measures only the strength of the relation")
     if fit.reason:
         notes["fit"] = fit.reason if fit.method == "logistic" else f"{fit.reason}; a linear fit maps the predictions instead"
     mapped = fit(x)
-    return Metrics(n=int(x.size), srcc=srcc(x, y), krcc=krcc(x, y), plcc=plcc(x, y),
+    return Metrics(n=int(x.size), srcc=rank, krcc=krcc(x, y), plcc=plcc(x, y),
                    plcc_logistic=nan if constant else _pearson(mapped, y),
                    rmse=rmse(x, y), rmse_logistic=rmse(mapped, y), fit=fit, notes=notes)
 

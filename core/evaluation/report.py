@@ -48,8 +48,8 @@ class Selection:
         if self.kind == "all":
             return "all images"
         if self.kind == "official":
-            return f"official {self.name} split"
-        return f"{self.name} split drawn by content (seed {self.seed}, fractions {', '.join(map(str, self.fractions))})"
+            return f"the official {self.name} split"
+        return f"the {self.name} split drawn by content (seed {self.seed}, fractions {', '.join(map(str, self.fractions))})"
 
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "seed": self.seed,
