@@ -292,14 +292,14 @@ def _check_size(width: int, height: int, source: str, max_pixels: int, min_side:
             source,
             f"is {width}x{height} = {width * height:,} pixels, over the limit of "
             f"{max_pixels:,}",
-            "Downscale it first, or raise max_pixels if you trust the file (a huge declared "
-            "size is how decompression-bomb files exhaust memory).",
+            "Downscale it first: the method looks at it at 512x512 anyway, and a huge declared "
+            "size is how decompression-bomb files exhaust memory.",
         )
     if width < min_side or height < min_side:
         raise ImageError(
             source,
             f"is {width}x{height} pixels; width and height must both be at least {min_side}",
-            "Use a larger image, or lower min_side if such a tiny image is really meant.",
+            "Use a larger image: one this small holds too little to judge its quality.",
         )
 
 
@@ -543,8 +543,7 @@ def _pillow_bomb_error(source: str, err: Exception) -> ImageError:
     return ImageError(
         source,
         f"is too large for Pillow to decode safely ({err})",
-        "Downscale it first; if you trust the file, raise both max_pixels and "
-        "PIL.Image.MAX_IMAGE_PIXELS.",
+        "Downscale it first: the method looks at it at 512x512 anyway.",
     )
 
 
