@@ -51,6 +51,16 @@ def test_names_aliases_and_did_you_mean():
         reader("kadid10")
 
 
+def test_a_label_file_can_be_named_directly(tmp_path):
+    root = fixtures.copy("kadid10k", tmp_path)
+    fixtures.images(root / "images", ["I01_01_01.png"])
+    assert detect(root / "dmos.csv") == "kadid10k"
+    assert open_dataset(root / "dmos.csv", "kadid").name == "kadid10k"
+    assert open_dataset(root / "dmos.csv").name == "kadid10k"
+    with pytest.raises(DatasetError, match="does not look like AGIQA-3K"):
+        open_dataset(root / "dmos.csv", "agiqa3k")
+
+
 def test_missing_path(tmp_path):
     with pytest.raises(DatasetError, match="does not exist"):
         open_dataset(tmp_path / "nope")

@@ -46,7 +46,7 @@ def open_dataset(path: str | os.PathLike, name: str | None = None) -> Dataset:
         chosen, label_file = _find(root)
     else:
         chosen = reader(name)
-        label_file = chosen.locate(root)
+        label_file = chosen.locate(root) if root.is_dir() or chosen is generic.READER else _named_file(chosen, root)
         if label_file is None:
             raise DatasetError(f"{root} does not look like {chosen.title}. Expected:\n{chosen.layout}")
     return chosen.read(label_file, root if root.is_dir() else root.parent)
@@ -59,12 +59,17 @@ def _root(path: str | os.PathLike) -> Path:
     return root.resolve()
 
 
+def _named_file(chosen: Reader, file: Path) -> Path | None:
+    """``file`` if it is the label file ``chosen`` finds next to it."""
+    found = chosen.locate(file.parent)
+    return found if found is not None and found.resolve() == file else None
+
+
 def _find(root: Path) -> tuple[Reader, Path]:
     if root.is_file():
         # A label file named directly: the reader whose label file it is, else a generic CSV.
         for r in READERS[:-1]:
-            found = r.locate(root.parent)
-            if found is not None and found.resolve() == root:
+            if (found := _named_file(r, root)) is not None:
                 return r, found
         found = generic.locate(root)
         if found is None:
