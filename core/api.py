@@ -62,7 +62,21 @@ def prepare(
     prediction_type: str | None = None,
     backbone_config: str | os.PathLike | None = None,
 ) -> LoadPlan:
-    """Check the arguments of :func:`load` and plan the scorer without loading any model."""
+    """Check everything that needs no model and plan the scorer; ``plan.load()`` loads it.
+
+    ``weights``: a folder or hub repo with ``genziqa.safetensors`` + ``config.json``; None gives
+    the *zero-shot* scorer (plain "Good Photo." / "Bad Photo." prompts, no LoRA; score = minus
+    the mean denoising-error gap), clearly labelled as such everywhere.
+    ``backbone``: hub id, diffusers folder or single ``.safetensors`` file; default: the
+    backbone the weights were trained on, else SD 2.1-base (``sd2-community`` mirror, pinned).
+    ``device``: ``"auto"`` (cuda > mps > cpu). ``dtype``: ``"auto"`` (float32 on CPU, float16 on GPU).
+    ``config``: method numbers; trained weights bring their own, and a different one is refused.
+    ``unet_rows``: UNet rows per call (16 rows = one image's 8 timesteps x 2 prompts); default
+    4 on CPU (larger calls are no faster there and cost memory), 32 on GPUs.
+    ``prediction_type``: override the detected ``"epsilon"`` / ``"v_prediction"``.
+    ``backbone_config``: a diffusers-layout folder of component configs for a single file whose
+    shapes differ from SD 1.5 / SD 2.1-base.
+    """
     trained: Weights | None = load_weights(weights) if weights is not None else None
     if trained is not None:
         if config is not None and config.to_dict() != trained.config.to_dict():
@@ -93,35 +107,9 @@ def prepare(
                     run_id=run_id)
 
 
-def load(
-    weights: str | os.PathLike | None = None,
-    backbone: str | os.PathLike | None = None,
-    *,
-    device: str | torch.device | None = "auto",
-    dtype: str | torch.dtype | None = "auto",
-    revision: str | None = None,
-    config: GenzIQAConfig | None = None,
-    unet_rows: int | None = None,
-    prediction_type: str | None = None,
-    backbone_config: str | os.PathLike | None = None,
-) -> Scorer:
-    """Load a GenzIQA scorer.
-
-    ``weights``: a folder or hub repo with ``genziqa.safetensors`` + ``config.json``; None gives
-    the *zero-shot* scorer (plain "Good Photo." / "Bad Photo." prompts, no LoRA; score = minus
-    the mean denoising-error gap), clearly labelled as such everywhere.
-    ``backbone``: hub id, diffusers folder or single ``.safetensors`` file; default: the
-    backbone the weights were trained on, else SD 2.1-base (``sd2-community`` mirror, pinned).
-    ``device``: ``"auto"`` (cuda > mps > cpu). ``dtype``: ``"auto"`` (float32 on CPU, float16 on GPU).
-    ``config``: method numbers; trained weights bring their own, and a different one is refused.
-    ``unet_rows``: UNet rows per call (16 rows = one image's 8 timesteps x 2 prompts); default
-    4 on CPU (larger calls are no faster there and cost memory), 32 on GPUs.
-    ``prediction_type``: override the detected ``"epsilon"`` / ``"v_prediction"``.
-    ``backbone_config``: a diffusers-layout folder of component configs for a single file whose
-    shapes differ from SD 1.5 / SD 2.1-base.
-    """
-    return prepare(weights, backbone, device=device, dtype=dtype, revision=revision, config=config,
-                   unet_rows=unet_rows, prediction_type=prediction_type, backbone_config=backbone_config).load()
+def load(weights: str | os.PathLike | None = None, backbone: str | os.PathLike | None = None, **options) -> Scorer:
+    """Load a GenzIQA scorer: :func:`prepare` with the same arguments, then ``plan.load()``."""
+    return prepare(weights, backbone, **options).load()
 
 
 def _build(plan: LoadPlan) -> Scorer:
