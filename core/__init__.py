@@ -2,18 +2,23 @@
 
 Public surface: :func:`load` returns a :class:`Scorer`; ``scorer.score(images)`` gives one float
 per image, ``scorer.analyze(image)`` an :class:`Analysis` with heatmaps. Nothing here imports
-ComfyUI or Gradio.
+ComfyUI or Gradio. The names resolve lazily, so the rooms that need no torch (``core.data``,
+``core.evaluation``) import without it.
 """
 
-from .api import load, prepare
-from .backbone import BackboneError
-from .checkpoint import WeightsError, load_weights, save_weights
-from .config import GenzIQAConfig
-from .images import ImageError
-from .results import Analysis, ScoredImage
-from .scoring import BatchImageError, Scorer
+from importlib import import_module
 
-__all__ = [
-    "load", "prepare", "Scorer", "GenzIQAConfig", "Analysis", "ScoredImage", "ImageError", "BatchImageError",
-    "BackboneError", "WeightsError", "load_weights", "save_weights",
-]
+_HOMES = {
+    "load": "api", "prepare": "api", "Scorer": "scoring", "BatchImageError": "scoring",
+    "GenzIQAConfig": "config", "Analysis": "results", "ScoredImage": "results", "ImageError": "images",
+    "BackboneError": "backbone", "WeightsError": "checkpoint", "load_weights": "checkpoint",
+    "save_weights": "checkpoint",
+}
+
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

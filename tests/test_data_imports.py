@@ -6,15 +6,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The kernel package genziqa.core imports the scorer (and so torch) in its __init__; the rooms must
-# not depend on that. So the check registers genziqa.core as a bare package first: only what
+# A plain import, as a user's script does it: genziqa.core resolves its names lazily, so only what
 # core/data and core/evaluation import themselves gets loaded.
-CHECK = f"""
-import sys, types
-import genziqa
-core = types.ModuleType("genziqa.core")
-core.__path__ = [{str(ROOT / "core")!r}]
-sys.modules["genziqa.core"] = core
+CHECK = """
+import sys
 import genziqa.core.data, genziqa.core.evaluation
 import genziqa.core.data.koniq, genziqa.core.data.flive, genziqa.core.data.clive, genziqa.core.data.spaq
 import genziqa.core.data.kadid, genziqa.core.data.agiqa, genziqa.core.data.generic
