@@ -32,12 +32,17 @@ A frozen **Stable Diffusion** model denoises your image twice, once told *"Good 
 Method: De, Mitra, Soundararajan, [GenzIQA]({PAPER}).
 """
 
-_MAP_LEGEND = """\
-**Quality map**: <span style="color:#2166ac">**blue**</span> areas pull the score up (the "Good
-Photo." prompt denoises them better), <span style="color:#b2182b">**red**</span> areas pull it
-down. **Word map**: where the cross-attention puts the chosen word (bright = much). Changing the
-word or the opacity redraws at once, without running the model again.
-"""
+def _swatch(colour: str) -> str:
+    return (f'<span style="display:inline-block;width:.9em;height:.9em;background:{colour};'
+            'vertical-align:-.1em;border-radius:2px"></span>')
+
+
+_MAP_LEGEND = (
+    f'<div style="font-size:.92rem"><b>Quality map</b>: {_swatch("#2166ac")} blue areas pull the score up (the '
+    f'"Good Photo." prompt denoises them better), {_swatch("#b2182b")} red areas pull it down. <b>Word map</b>: '
+    'where the cross-attention puts the chosen word (bright = much). Changing the word or the opacity redraws '
+    'at once, without running the model again.</div>'
+)
 
 _PLOTS_HELP = """\
 **Per timestep**: the score is the mean of s_t over eight low noise levels; b_t is how much
@@ -115,7 +120,7 @@ def build_demo(scorer=None, *, plan=None,
                                            elem_id="genziqa-quality")
                         word_map = gr.Image(label="Word map", interactive=False, height=260,
                                             elem_id="genziqa-token-map")
-                    gr.Markdown(_MAP_LEGEND)
+                    gr.HTML(_MAP_LEGEND)
                     token = gr.Radio(label="Word to map", choices=[], elem_id="genziqa-token")
                     opacity = gr.Slider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05, label="Map opacity",
                                         elem_id="genziqa-opacity")
@@ -141,11 +146,10 @@ def build_demo(scorer=None, *, plan=None,
                     if examples:
                         gr.Examples(examples=[[examples]], inputs=files, cache_examples=False,
                                     label="Or take the eight examples")
-            gallery = gr.Gallery(label="Ranked, best first", columns=6, height="auto", object_fit="contain",
+            gallery = gr.Gallery(label="Ranked, best first", columns=5, height="auto", object_fit="contain",
                                  elem_id="genziqa-gallery")
             with gr.Row():
-                histogram = gr.BarPlot(x="range", y="images", height=240, x_label_angle=-30, title="Score histogram",
-                                       elem_id="genziqa-histogram")
+                histogram = gr.Plot(label="Score histogram", show_label=False, elem_id="genziqa-histogram")
                 with gr.Column():
                     stats = gr.Markdown(elem_id="genziqa-summary")
                     csv_file = gr.File(label="All scores as CSV (path, score, model, run, error)",

@@ -169,17 +169,14 @@ def summary(scores: list[float]) -> dict[str, float]:
     }
 
 
-def histogram_table(scores: list[float]):
-    """Table (range, images) with up to 10 equal-width bins over the scores."""
-    import pandas as pd
-
+def histogram(scores: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, edges) of up to 10 equal-width bins over the scores (one bin when all are equal)."""
     values = np.asarray(scores, dtype=np.float64)
     if values.size == 0:
-        return pd.DataFrame({"range": [], "images": []})
+        return np.zeros(0, dtype=int), np.zeros(0)
     bins = 1 if values.min() == values.max() else min(10, max(2, math.ceil(math.sqrt(values.size)) + 1))
     counts, edges = np.histogram(values, bins=bins)
-    labels = [f"{lo:.3f} to {hi:.3f}" for lo, hi in zip(edges[:-1], edges[1:])]
-    return pd.DataFrame({"range": labels, "images": counts.astype(int)})
+    return counts.astype(int), edges
 
 
 def write_csv(path: str | os.PathLike, ranking: Ranking, problems: list[Problem], *, model: str, run: str) -> Path:

@@ -241,11 +241,22 @@ def _layer_plot(analysis):
 
 
 def _histogram(scores: list[float]):
-    """The histogram's value: bins in score order, the count axis from zero."""
+    """A small matplotlib figure of the score histogram (whole-number counts), or None."""
     if not scores:
         return None
-    table = batch.histogram_table(scores)
-    return gr.BarPlot(value=table, sort=list(table["range"]), y_lim=[0, int(table["images"].max())])
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    counts, edges = batch.histogram(scores)
+    figure = Figure(figsize=(6.0, 2.6), layout="constrained")
+    axes = figure.add_subplot()
+    axes.stairs(counts, edges, fill=True, color="#6366f1", edgecolor="white")
+    axes.set_title("Score histogram", fontsize=11)
+    axes.set_xlabel("score (higher = better)")
+    axes.set_ylabel("images")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.spines[["top", "right"]].set_visible(False)
+    return figure
 
 
 def _zip_members(path: str) -> int:

@@ -338,9 +338,10 @@ def test_summary_and_histogram():
     stats = batch.summary([1.0, 2.0, 4.0])
     assert stats == {"images": 3, "mean": pytest.approx(7 / 3), "median": 2.0,
                      "std": pytest.approx(np.std([1, 2, 4], ddof=1)), "min": 1.0, "max": 4.0}
-    table = batch.histogram_table([1.0, 2.0, 4.0])
-    assert table["images"].sum() == 3 and table["range"].iloc[0].startswith("1.000 to")
-    assert batch.histogram_table([0.5, 0.5])["images"].tolist() == [2]
+    counts, edges = batch.histogram([1.0, 2.0, 4.0])
+    assert counts.sum() == 3 and edges[0] == 1.0 and edges[-1] == 4.0 and len(edges) == len(counts) + 1
+    counts, edges = batch.histogram([0.5, 0.5])
+    assert counts.tolist() == [2] and edges[0] < 0.5 < edges[1]
 
 
 # -- ZeroGPU wiring ------------------------------------------------------------------------------
