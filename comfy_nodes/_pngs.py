@@ -16,13 +16,15 @@ QUALITY_CHUNK = "genziqa"
 
 
 def write(images, filename_prefix: str, *, kind: str = "output", prompt=None, extra_pnginfo=None,
-          chunks: Callable[[int], dict] | None = None, names: Sequence[str] | None = None) -> list[dict]:
+          chunks: Callable[[int], dict] | None = None, names: Sequence[str] | None = None,
+          progress: bool = True) -> list[dict]:
     """Write each ``(H, W, C)`` row of ``images`` as ``<prefix>_<counter>_[<name>_].png``.
 
     ``kind`` is ``"output"`` (the output folder, Save Image's compression) or ``"temp"`` (a
     preview). ``chunks(i)`` gives extra JSON text chunks for image i; ``names`` an extra part
     of each file name. ``prompt`` and ``extra_pnginfo`` are written as ComfyUI does, unless it
-    runs with ``--disable-metadata``. Returns the front end's
+    runs with ``--disable-metadata``. ``progress``: the node's progress bar and Cancel check per
+    file (off for a preview that follows work with its own bar). Returns the front end's
     ``[{"filename", "subfolder", "type"}]``.
     """
     from PIL import Image
@@ -39,9 +41,10 @@ def write(images, filename_prefix: str, *, kind: str = "output", prompt=None, ex
     full_folder, filename, counter, subfolder, _ = fp.get_save_image_path(filename_prefix, folder, width, height)
     keep_prompt = not _host.metadata_disabled()
     results = []
-    progress = _host.Progress(len(images))
+    bar = _host.Progress(len(images)) if progress else None
     for number, image in enumerate(images):
-        progress.update(number)
+        if bar is not None:
+            bar.update(number)
         info = PngInfo()
         if keep_prompt:
             if prompt is not None:
@@ -55,5 +58,6 @@ def write(images, filename_prefix: str, *, kind: str = "output", prompt=None, ex
         Image.fromarray(to_uint8(image)).save(os.path.join(full_folder, file), pnginfo=info, compress_level=compress)
         results.append({"filename": file, "subfolder": subfolder, "type": kind})
         counter += 1
-    progress.update(len(images))
+    if bar is not None:
+        bar.update(len(images))
     return results

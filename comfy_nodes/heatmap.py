@@ -66,6 +66,8 @@ class GenzIQAHeatmap:
             raise ValueError(f"GenzIQA Heatmap: colormap={colormap!r} is not one of {COLOUR_MAPS}.")
         n = batch_size(images)
         signed = map == QUALITY
+        if not signed:
+            _check_token(map, genziqa_model)
         cmap = AUTO_COLOURS[signed] if colormap == AUTO else colormap
         rows = genziqa_model.scorer.rows_per_image
         progress = _host.Progress(n * rows)
@@ -83,9 +85,20 @@ class GenzIQAHeatmap:
                 lines.append(f"#{i}  score {analysis.score:.4f}")
         overlay = from_uint8(overlays)
         mask = torch.from_numpy(np.stack(masks).astype(np.float32))  # [B, H, W]
-        previews = _pngs.write(overlay, "GenzIQA_heatmap", kind="temp")
+        previews = _pngs.write(overlay, "GenzIQA_heatmap", kind="temp", progress=False)
         text = "\n".join(lines)
         return {"ui": {"images": previews, "text": [text]}, "result": (overlay, mask, text)}
+
+
+def _check_token(choice: str, model: GenzIQAModel) -> None:
+    from ..core.heatmaps import token_words
+
+    words = token_words(model.scorer.prompts.tokens, "auto")
+    if _token(choice, model.scorer).lower() not in words:
+        why = " (zero-shot prompts have no context tokens: those come with trained weights)" if model.zero_shot else ""
+        have = [c for c in TOKENS if _token(c, model.scorer).lower() in words]
+        raise ValueError(f"GenzIQA Heatmap: map={choice!r}: this model's prompts have no such token{why}; "
+                         f"choose {QUALITY!r} or one of {have}.")
 
 
 def _token(choice: str, scorer) -> str:
