@@ -9,9 +9,10 @@ names the upload. Page callbacks show a failure in the page and return; API call
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import threading
 import time
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,10 +57,6 @@ def upload_file(value) -> tuple[str, str] | None:
     return path, value.get("orig_name") or Path(path).name
 
 
-def _decode(path: str, name: str) -> LoadedImage:
-    return load_image(path, name)
-
-
 def _failure(err: BaseException, model: DemoModel) -> str:
     """One line for the page or an API error, naming the input or the model at fault."""
     if isinstance(err, ImageError):
@@ -86,7 +83,7 @@ class SingleImage:
         path, name = upload
         started = time.monotonic()
         try:
-            loaded = _decode(path, name)  # bad files fail here, before any model is loaded
+            loaded = load_image(path, name)  # bad files fail here, before any model is loaded
             cached = self.model.has_analysis(path)
             analysis = self.model.analyze(path, progress)
         except (ImageError, ValueError, OSError, RuntimeError, FloatingPointError) as err:
@@ -132,7 +129,7 @@ class Api:
             raise gr.Error("No image was sent: pass a file, e.g. handle_file('photo.jpg').")
         path, name = upload
         try:
-            return path, name, _decode(path, name)
+            return path, name, load_image(path, name)
         except ImageError as err:
             raise gr.Error(str(err)) from None
 
@@ -182,8 +179,24 @@ class Api:
 class Batch:
     """Callbacks of the batch tab."""
 
+    DOWNLOAD_LIFETIME = 600
+    """Seconds a CSV stays where it was written; Gradio serves its own copy, made on return."""
+
     def __init__(self, model: DemoModel):
         self.model = model
+        self._downloads: list[tuple[float, str]] = []
+        self._downloads_lock = threading.Lock()
+
+    def _new_download(self, filename: str) -> Path:
+        """A path in a fresh temporary folder; folders of earlier requests are removed once old."""
+        now = time.monotonic()
+        with self._downloads_lock:
+            for made, folder in [d for d in self._downloads if now - d[0] > self.DOWNLOAD_LIFETIME]:
+                shutil.rmtree(folder, ignore_errors=True)
+                self._downloads.remove((made, folder))
+            folder = tempfile.mkdtemp(prefix="genziqa-csv-")
+            self._downloads.append((now, folder))
+        return Path(folder) / filename
 
     def estimate(self, files) -> str:
         """Files chosen -> how many images that is and about how long it will take here."""
@@ -210,7 +223,7 @@ class Batch:
             readable, thumbs = [], {}
             for upload in uploads:
                 try:
-                    thumbs[upload.name] = render.display_image(_decode(upload.path, upload.name), side=256)
+                    thumbs[upload.name] = render.display_image(load_image(upload.path, upload.name), side=256)
                     readable.append(upload)
                 except ImageError as err:
                     problems.append(batch.Problem(upload.name, str(err)))
@@ -221,7 +234,7 @@ class Batch:
             ranking = batch.rank(readable, results)
         stats = batch.summary([score for _, score in ranking.ranked])
         gallery = [(thumbs[name], f"#{i} · {score:.4f} · {name}") for i, (name, score) in enumerate(ranking.ranked, 1)]
-        csv_path = _new_download("genziqa-scores.csv")
+        csv_path = self._new_download("genziqa-scores.csv")
         batch.write_csv(csv_path, ranking, problems, model=self.model.label, run=self.model.run_id or "demo")
         return (
             gallery,
@@ -266,15 +279,6 @@ def _zip_members(path: str) -> int:
                        if not i.is_dir() and not i.filename.startswith("__MACOSX/"))
     except (zipfile.BadZipFile, OSError):
         return 1
-
-
-def _new_download(filename: str) -> Path:
-    """A fresh path inside Gradio's upload folder, which the app's cache clean-up also prunes."""
-    from gradio.utils import get_upload_folder
-
-    folder = Path(get_upload_folder()) / f"genziqa-{uuid.uuid4().hex}"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / filename
 
 
 def _summary_text(stats: dict, ranking: batch.Ranking, model: DemoModel) -> str:
