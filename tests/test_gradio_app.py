@@ -391,3 +391,25 @@ def test_wait_estimate_uses_the_benchmark_until_measured(scorer, files):
     seconds, measured = model.seconds_per_image()
     assert measured and 0 < seconds < 60
     assert model_module.format_seconds(78.1) == "1 min 18 s" and model_module.format_seconds(0.04) == "0.04 s"
+
+
+def test_progress_follows_the_unet_rows_and_says_when_the_model_loads(tiny_sd2_dir, tiny_config, files):
+    from genziqa.core.api import prepare
+
+    calls = []
+
+    def progress(value, desc=None, unit="steps"):
+        calls.append((value, desc, unit))
+
+    model = model_module.DemoModel(plan=prepare(backbone=str(tiny_sd2_dir), config=tiny_config, device="cpu"))
+    model.analyze(str(files["astronaut"]), progress)
+    assert calls[0] == (0.0, "Loading the model (first request only)", "steps")
+    rows = [value for value, _, unit in calls[1:] if unit == "passes"]
+    assert rows[-1] == (16, 16) and all(total == 16 for _, total in rows)
+    assert [done for done, _ in rows] == sorted(done for done, _ in rows)
+    assert all("UNet passes" in desc for _, desc, unit in calls[1:] if unit == "passes")
+
+    calls.clear()
+    model.score_each([str(files["chelsea"]), str(files["coffee"])], progress)
+    assert calls[-1][0] == (32, 32), "two images are 32 UNet rows"
+    assert any("left" in desc for _, desc, _ in calls[:-1]), "the bar says how long is left"

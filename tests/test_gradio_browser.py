@@ -100,12 +100,17 @@ def page(url):
         browser.close()
 
 
-def _upload(page, path: Path) -> None:
-    """Put ``path`` into the image input, clearing what is there first."""
+def _upload_cleared(page) -> None:
+    """Clear the image input (the card goes back to its invitation)."""
     clear = page.locator("#genziqa-image button[aria-label='Clear']")
     if clear.count():
         clear.first.click()
         page.wait_for_selector("#genziqa-card >> text=Upload an image")
+
+
+def _upload(page, path: Path) -> None:
+    """Put ``path`` into the image input, clearing what is there first."""
+    _upload_cleared(page)
     page.locator("#genziqa-image input[type=file]").set_input_files(str(path))
 
 
@@ -139,6 +144,15 @@ def test_single_image_score_maps_and_token_switch(page, scorer, uploads, shots):
     after = page.locator("#genziqa-token-map img").first.screenshot()
     assert after != before, "switching the word did not change the word map"
     page.screenshot(path=str(shots / "demo-single.png"), full_page=True)
+
+
+def test_picking_an_example_scores_it(page, scorer):
+    from genziqa.gradio_app.app import EXAMPLES
+
+    _upload_cleared(page)
+    page.locator("img[src*='coffee_blur.jpg']").first.click()
+    card = _card_for(page, "coffee_blur.jpg")
+    assert f"{scorer.score([EXAMPLES / 'coffee_blur.jpg'])[0]:.4f}" in card
 
 
 @pytest.mark.parametrize("bad, says", [
