@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -318,6 +319,8 @@ def _load_file(
             "file not found",
             f"Check the path; relative paths are resolved from {os.getcwd()}.",
         )
+    if os.path.getsize(path) == 0:
+        raise ImageError(source, "is an empty file (0 bytes)", "The upload or copy was probably cut off; copy the file again.")
     Image.init()  # registers the plugins, so the allow-list below is complete
     formats = [name for name in Image.OPEN if name not in _REFUSED_FORMATS]
     try:
@@ -540,10 +543,15 @@ def _decode_error(source: str, err: Exception, *, from_file: bool = True) -> Ima
 
 
 def _pillow_bomb_error(source: str, err: Exception) -> ImageError:
+    # Pillow refuses headers over twice its own limit before ours can look at the size; say it
+    # our way, with the size it read, rather than with its text about denial-of-service attacks.
+    found = re.search(r"\((\d+) pixels\)", str(err))
+    size = f"{int(found.group(1)):,} pixels" if found else "more pixels than Pillow opens"
     return ImageError(
         source,
-        f"is too large for Pillow to decode safely ({err})",
-        "Downscale it first: the method looks at it at 512x512 anyway.",
+        f"is {size}, far over the limit this reader opens",
+        "Downscale it first: the method looks at it at 512x512 anyway, and a huge declared "
+        "size is how decompression-bomb files exhaust memory.",
     )
 
 

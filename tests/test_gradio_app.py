@@ -139,9 +139,9 @@ def test_analyze_endpoint_returns_the_numbers(client, scorer, files):
 
 @pytest.mark.parametrize("bad, says", [
     ("notes", "notes.png: cannot be read as an image"),
-    ("empty", "empty.png"),
+    ("empty", "empty.png: is an empty file"),
     ("dot", "dot.png: is 1x1 pixels"),
-    ("huge", "huge.png: is too large"),
+    ("huge", "huge.png: is 10,000,000,000 pixels, far over the limit"),
 ])
 def test_bad_upload_is_refused_with_its_reason_and_the_app_keeps_serving(client, scorer, files, bad, says):
     with pytest.raises(Exception, match=says):
@@ -236,7 +236,7 @@ def test_switching_token_or_opacity_redraws_without_the_model(demo_model, files,
 
 def test_page_shows_a_bad_upload_in_the_card(demo_model, files):
     page = callbacks.SingleImage(demo_model)
-    for bad, says in (("notes", "cannot be read as an image"), ("dot", "1x1"), ("huge", "too large")):
+    for bad, says in (("notes", "cannot be read as an image"), ("dot", "1x1"), ("huge", "far over the limit")):
         card, quality, word_map, *_ , shown = page.analyze({"path": str(files[bad]), "orig_name": f"{bad}.png"}, None, 0.5)
         assert "could not be scored" in card and says in card and f"{bad}.png" in card
         assert quality is None and word_map is None and shown is None

@@ -157,9 +157,9 @@ def test_picking_an_example_scores_it(page, scorer):
 
 @pytest.mark.parametrize("bad, says", [
     ("notes", "cannot be read as an image"),
-    ("empty", "empty.png"),
+    ("empty", "is an empty file"),
     ("dot", "is 1x1 pixels"),
-    ("huge", "is too large"),
+    ("huge", "far over the limit"),
 ])
 def test_bad_upload_shows_its_message_in_the_page(page, uploads, bad, says):
     _upload(page, uploads[bad])

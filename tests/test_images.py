@@ -322,7 +322,7 @@ def test_bomb_over_pillow_hard_limit_is_an_image_error(tmp_path):
     path = tmp_path / "bomb.png"
     path.write_bytes(_png(100_000, 100_000, 8, 2, rows=None))
     err = _error(path, str(path), max_pixels=10**12)
-    assert "too large for Pillow" in err.reason
+    assert "is 10,000,000,000 pixels, far over the limit" in err.reason
     assert "Downscale it first" in err.hint and "MAX_IMAGE_PIXELS" not in err.hint
 
 
@@ -748,3 +748,10 @@ def test_to_model_input_empty_and_bad_arguments(photo):
     with pytest.raises(ValueError, match="resolution must be a positive int, got 0"):
         to_model_input([load_image(photo, "a")], 0)
 
+
+
+def test_an_empty_file_says_so(tmp_path):
+    path = tmp_path / "upload.png"
+    path.write_bytes(b"")
+    err = _error(path, str(path))
+    assert err.reason == "is an empty file (0 bytes)"
