@@ -32,6 +32,21 @@ def spec_of(cls, file_lists=("backbone", "weights", "backbone_config")) -> dict:
             "output_node": bool(getattr(cls, "OUTPUT_NODE", False))}
 
 
+FILE_LISTS = ("ckpt_name", "image", "backbone", "weights", "backbone_config")
+
+
+def relaxed(specs: dict) -> dict:
+    """Live /object_info with the combos that list one install's files (checkpoints, input
+    images, GenzIQA weights) marked ``FILE_LIST``: a shared workflow names the author's files."""
+    out = {}
+    for node, spec in specs.items():
+        inputs = {section: {name: (["FILE_LIST", *entry[1:]] if name in FILE_LISTS and isinstance(entry[0], list) else entry)
+                            for name, entry in entries.items()}
+                  for section, entries in spec["input"].items()}
+        out[node] = {**spec, "input": inputs}
+    return out
+
+
 def widgets(spec: dict) -> list[tuple[str, object, dict, int]]:
     """(input name, kind, options, places in widgets_values) for each widget input, in order."""
     out = []
