@@ -12,6 +12,13 @@ import torch.nn.functional as F
 from .messages import suggest
 
 PROMPTS = ("good", "bad")
+
+# The colours every face of genziqa draws with, so a map means the same in the CLI, the demo and
+# ComfyUI. The signed quality map: red where the image pulls the score down, blue where it pulls
+# it up (a diverging map that stays readable with red-green colour blindness). Token maps: bright
+# where the token draws attention.
+QUALITY_CMAP = "RdBu"
+TOKEN_CMAP = "inferno"
 END_NAMES = ("<end>", "<eot>", "end", "<|endoftext|>")
 
 
@@ -83,7 +90,7 @@ def normalize(heat: np.ndarray, symmetric: bool = False, clip: float = 99.0) -> 
 
 
 def colorize(heat: np.ndarray, cmap: str = "inferno", symmetric: bool = False) -> np.ndarray:
-    """``(H, W, 3)`` uint8 colours of a map (diverging maps suit ``symmetric`` data, e.g. 'RdBu_r')."""
+    """``(H, W, 3)`` uint8 colours of a map (diverging maps suit ``symmetric`` data, e.g. :data:`QUALITY_CMAP`)."""
     from matplotlib import colormaps
 
     if cmap not in colormaps:

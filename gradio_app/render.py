@@ -12,14 +12,11 @@ import re
 import numpy as np
 from PIL import Image
 
-from ..core.heatmaps import overlay
+from ..core.heatmaps import QUALITY_CMAP, TOKEN_CMAP, overlay
 from ..core.images import LoadedImage
 
 DISPLAY_SIDE = 768
 """Longest side of the images drawn on the page (maps are computed at the image's own size)."""
-
-TOKEN_CMAP = "inferno"
-QUALITY_CMAP = "RdBu"  # red: pulls the score down, blue: pulls it up; readable with red-green colour blindness
 
 _TOKEN_LABELS = {"good": "Good", "bad": "Bad", "photo": "Photo", "x": "X (the learned context tokens)",
                  "<end>": "end of prompt"}

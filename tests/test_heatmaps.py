@@ -71,7 +71,7 @@ def test_quality_map_differs_between_images(trained_sd2, photos):
 
 
 def test_overlay_and_colours(analysis, photos):
-    pil = heatmaps.overlay(photos[1], analysis.quality_map(), symmetric=True, cmap="RdBu_r")
+    pil = heatmaps.overlay(photos[1], analysis.quality_map(), symmetric=True, cmap=heatmaps.QUALITY_CMAP)
     assert pil.size == analysis.image_size and pil.mode == "RGB"
     assert heatmaps.normalize(np.array([-2.0, 0.0, 1.0]), symmetric=True, clip=100).tolist() == [0.0, 0.5, 0.75]
     # One extreme cell saturates instead of washing every other cell out to "no effect".

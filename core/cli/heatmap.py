@@ -8,8 +8,8 @@ from pathlib import Path
 from ._common import FAILED, OK, USAGE, add_model_options, fraction, load_scorer, prepare, say
 
 HELP = "draw where an image gains or loses quality"
-DESCRIPTION = ("Overlay a heatmap on IMAGE. Default: the signed quality map (red pulls the score up, "
-               "blue down). With --token: that prompt token's attention map.")
+DESCRIPTION = ("Overlay a heatmap on IMAGE. Default: the signed quality map (red pulls the score down, "
+               "blue up). With --token: that prompt token's attention map.")
 
 
 def add_arguments(parser) -> None:
@@ -20,7 +20,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--prompt", choices=("auto", "good", "bad"), default="auto",
                         help="prompt the token is taken from (default: the one containing it)")
     parser.add_argument("--alpha", type=fraction, default=0.5, help="heatmap opacity in [0, 1] (default: 0.5)")
-    parser.add_argument("--cmap", help="matplotlib colour map (default: RdBu_r for the quality map, inferno for tokens)")
+    parser.add_argument("--cmap", help="matplotlib colour map (default: RdBu for the quality map, red = pulls the score down; "
+                             "inferno for tokens)")
     parser.add_argument("--legend", action="store_true", help="add a colour bar under the picture")
     parser.add_argument("--json", action="store_true",
                         help="print the analysis (score, per-timestep and per-layer numbers) as JSON on stdout")
@@ -42,7 +43,7 @@ def run(args) -> int:
         raise ValueError(f"--out {args.out!r}: heatmaps are written as PNG; give a name ending in .png.")
     if os.path.isdir(args.out):
         raise ValueError(f"--out {args.out!r} is a folder; give a file name ending in .png.")
-    cmap = args.cmap or ("inferno" if args.token is not None else "RdBu_r")
+    cmap = args.cmap or (heatmaps.TOKEN_CMAP if args.token is not None else heatmaps.QUALITY_CMAP)
     heatmaps.colorize(np.zeros((1, 1), np.float32), cmap)  # an unknown name fails here
     if os.path.isdir(args.image):
         say(f"error: {args.image!r} is a folder; heatmap draws one image. Give one image file "
