@@ -99,8 +99,11 @@ def test_scores_equal_the_local_engine_and_a_corrupt_file_is_one_error_row(clust
     assert all(by_path[str(p)]["error"] is None for p in images)
 
 
-def test_a_list_file_and_a_parquet_table_are_sources_of_the_command(cluster, tiny_sd2_dir, tmp_path, capsys):
+def test_a_list_file_and_a_parquet_table_are_sources_of_the_command(cluster, tiny_sd2_dir, tmp_path, capsys,
+                                                                   monkeypatch):
     from genziqa.core.cli import main
+
+    monkeypatch.chdir(tmp_path)  # --out relative to here, not to the Ray workers' folder
 
     images = photos(tmp_path / "in")
     listing = tmp_path / "in" / "todo.txt"  # relative paths: resolved from the list's own folder
@@ -108,7 +111,7 @@ def test_a_list_file_and_a_parquet_table_are_sources_of_the_command(cluster, tin
     table = tmp_path / "todo.parquet"  # two of the same and one more, under another column name
     pq.write_table(pa.table({"file": [str(p) for p in images[1:]], "mos": [2.0, 3.0]}), table)
     out = tmp_path / "shards"
-    argv = ["score", str(listing), str(table), "--path-column", "file", "--engine", "ray", "--out", str(out),
+    argv = ["score", str(listing), str(table), "--path-column", "file", "--engine", "ray", "--out", "shards",
             "--backbone", str(tiny_sd2_dir), *CLI_MODEL]
     assert main(argv) == 0
     err = capsys.readouterr().err

@@ -53,10 +53,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..results import ScoredImage
-from .local import IMAGE_SUFFIXES, collect_images
+from .local import IMAGE_SUFFIXES, _fsync_dir, collect_images
 from .rows import FIELDS, check_same_run, outcome_row
 
-log = logging.getLogger(__name__)
 
 __all__ = [
     "ShardError", "JobFailed", "ShardSummary", "RayJob", "LIST_SUFFIXES", "TABLE_SUFFIXES",
@@ -187,10 +186,12 @@ def _read_listing(where: str, fs, suffix: str, path_column: str, *, name: str | 
             import pyarrow.csv as pcsv
 
             with _open(fs, where) as f:
-                table = pcsv.read_csv(f)
+                # Paths such as 0001 would otherwise be read as numbers.
+                table = pcsv.read_csv(f, convert_options=pcsv.ConvertOptions(column_types={path_column: pa.string()}))
             _check_column(table.column_names, path_column, name)
     except (OSError, UnicodeDecodeError, pa.ArrowInvalid) as err:
-        raise ShardError(f"cannot read {name!r} as a {'list of paths' if suffix in LIST_SUFFIXES else 'table'}: {err}.") from None
+        kind = "a list of paths" if suffix in LIST_SUFFIXES else "a table"
+        raise ShardError(f"cannot read {name!r} as {kind}: {err}.") from None
     column = table.column(path_column)
     if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
         raise ShardError(f"{name!r}: column {path_column!r} holds {column.type}, not path strings.")
@@ -204,10 +205,11 @@ def _check_column(names: list[str], path_column: str, source: str) -> None:
 
 
 def _absolute(path: str, base: str) -> str:
+    """``path`` from a list or table in the folder ``base`` (a URI, or an absolute local path)."""
     if _is_uri(path):
         return path
     if _is_uri(base):
-        return path if path.startswith("/") and base.startswith("file://") else posixpath.join(base, path)
+        return posixpath.join(base, path)  # an absolute path stays as it is
     return os.path.abspath(os.path.join(base, path))
 
 
@@ -258,15 +260,19 @@ class _Folder:
 
     def __init__(self, out: str | os.PathLike):
         out = os.fspath(out)
+        self.name = out
+        """As the user wrote it, for messages."""
         if _is_uri(out):
             self.fs, self.root = _filesystem(out)
             self.local = False
+            self.location = out
         else:
             import pyarrow.fs as pafs
 
             self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(out)
             self.local = True
-        self.name = out
+            self.location = self.root
+        """What any process may open: Ray workers do not share the driver's working directory."""
 
     def check(self) -> None:
         info = _info(self.fs, self.root, self.name)
@@ -308,7 +314,7 @@ class _Folder:
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, final)
-                _fsync_dir(self.root)
+                _fsync_dir(Path(self.root))
             else:
                 with self.fs.open_output_stream(tmp) as f:
                     pq.write_table(table, f)
@@ -322,19 +328,6 @@ class _Folder:
 
     def delete(self, name: str) -> None:
         self.fs.delete_file(f"{self.root}/{name}")
-
-
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- shards ----------------------------------------------------------------------------------
@@ -366,7 +359,6 @@ class _Contents:
     """The shards of a folder: every table as stored, and the row that counts for each path."""
 
     tables: dict[str, object]  # shard name -> pyarrow.Table
-    mtimes: dict[str, float]
     winners: dict[str, tuple[str, int]]  # path -> (shard name, row index)
     runs: set[str]
 
@@ -374,14 +366,16 @@ class _Contents:
         """Paths whose counting row has a score."""
         return {p for p, (name, i) in self.winners.items() if self.tables[name].column("score")[i].is_valid}
 
-    def superseded(self) -> dict[str, list[int]]:
-        """Shard name -> indices of rows that another row outranks (rows to drop)."""
-        drop: dict[str, list[int]] = {}
+    def kept(self) -> dict[str, tuple[object, int]]:
+        """Shard name -> (its table without the rows another row outranks, how many those were)."""
+        import pyarrow as pa
+
+        out = {}
         for name, table in self.tables.items():
-            for i, path in enumerate(table.column("path").to_pylist()):
-                if self.winners[path] != (name, i):
-                    drop.setdefault(name, []).append(i)
-        return drop
+            keep = [self.winners[path] == (name, i) for i, path in enumerate(table.column("path").to_pylist())]
+            dropped = keep.count(False)
+            out[name] = (table.filter(pa.array(keep)) if dropped else table, dropped)
+        return out
 
 
 def _read_folder(folder: _Folder) -> _Contents:
@@ -411,54 +405,45 @@ def _read_folder(folder: _Folder) -> _Contents:
     runs: set[str] = set()
     for name, table in tables.items():
         runs.update(table.column("run").unique().to_pylist())
-        for i, (path, valid) in enumerate(zip(table.column("path").to_pylist(), table.column("score").is_valid().to_pylist())):
+        scored = table.column("score").is_valid().to_pylist()
+        for i, (path, valid) in enumerate(zip(table.column("path").to_pylist(), scored)):
             rank = (valid, mtimes[name], name, i)  # a score beats an error; then the newer shard
             if path not in best or rank > best[path]:
                 best[path], winners[path] = rank, (name, i)
-    return _Contents(tables=tables, mtimes=mtimes, winners=winners, runs=runs)
+    return _Contents(tables=tables, winners=winners, runs=runs)
 
 
 def _compact(folder: _Folder) -> tuple[_Contents, int]:
-    """Drop superseded rows so the folder holds one row per path; ``(contents after, rows dropped)``.
+    """Drop outranked rows so the folder holds one row per path; ``(contents after, rows dropped)``.
 
     Only rows that another complete shard outranks are dropped, and each shard is rewritten
     atomically, so a crash here loses nothing: the next run compacts again.
     """
-    import pyarrow as pa
-
     contents = _read_folder(folder)
-    drop = contents.superseded()
-    for name, indices in drop.items():
-        table = contents.tables[name]
-        keep = pa.array([i not in set(indices) for i in range(table.num_rows)])
-        if len(indices) == table.num_rows:
-            folder.delete(name)
+    total = 0
+    for name, (table, dropped) in contents.kept().items():
+        if not dropped:
+            continue
+        total += dropped
+        if table.num_rows:
+            folder.write(name, table)
         else:
-            folder.write(name, table.filter(keep))
-    if drop:
-        contents = _read_folder(folder)
-    return contents, sum(len(v) for v in drop.values())
+            folder.delete(name)
+    return (_read_folder(folder) if total else contents), total
 
 
 def read_shards(out: str | os.PathLike):
     """The results in the shard folder ``out`` as one ``pyarrow.Table`` (columns :data:`.rows.FIELDS`),
-    one row per path, sorted by path; rows a compaction would drop are left out.
+    one row per path, sorted by path (rows that compaction would drop are left out).
 
-    Needs pyarrow only (no Ray). Raises :class:`ShardError` if ``out`` holds foreign files.
+    Needs pyarrow only, no Ray. Raises :class:`ShardError` if ``out`` holds foreign or damaged shards.
     """
     import pyarrow as pa
 
     folder = _Folder(out)
     folder.check()
-    contents = _read_folder(folder)
-    if not contents.tables:
-        return _schema().empty_table()
-    parts = []
-    drop = contents.superseded()
-    for name, table in contents.tables.items():
-        gone = set(drop.get(name, ()))
-        parts.append(table.filter(pa.array([i not in gone for i in range(table.num_rows)])) if gone else table)
-    return pa.concat_tables(parts).sort_by("path")
+    tables = [table for table, _ in _read_folder(folder).kept().values()]
+    return pa.concat_tables(tables).sort_by("path") if tables else _schema().empty_table()
 
 
 # -- the job ---------------------------------------------------------------------------------
@@ -538,7 +523,8 @@ class RayJob:
         import ray.data
 
         r = self.resources
-        blocks = [pa.table({"path": self.todo[i:i + self.batch_size]}) for i in range(0, len(self.todo), self.batch_size)]
+        step = self.batch_size
+        blocks = [pa.table({"path": self.todo[i:i + step]}) for i in range(0, len(self.todo), step)]
         # With CPU actors the decode tasks ask for the same resources, so Ray fuses them into the
         # actors; with GPU actors they run as CPU tasks alongside.
         decode_cpus = r.cpus if not r.gpus else 1
@@ -548,10 +534,13 @@ class RayJob:
             .map_batches(_decode, batch_size=None, batch_format="numpy", num_cpus=decode_cpus,
                          fn_kwargs={"resolution": self.resolution, "resize": self.resize})
             .map_batches(_ShardWriter, batch_size=self.batch_size, batch_format="numpy",
-                         compute=ray.data.ActorPoolStrategy(size=self.actors), num_cpus=r.cpus, num_gpus=r.gpus or None,
+                         # Scaling from one actor up lets the job start on a busy or autoscaling
+                         # cluster instead of waiting until every actor fits.
+                         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=self.actors),
+                         num_cpus=r.cpus, num_gpus=r.gpus or None,
                          fn_constructor_kwargs={"load_options": self.load_options, "run_id": self.run_id,
-                                                "out": self.out, "threads": int(r.cpus) if not r.gpus else None,
-                                                "faults": faults})
+                                                "out": self._folder.location, "faults": faults,
+                                                "threads": None if r.gpus else max(1, round(r.cpus))})
         )
         context = ray.data.DataContext.get_current()
         saved = context.enable_progress_bars, _RAY_DATA_LOG.level
@@ -586,17 +575,6 @@ class RayJob:
         return new
 
 
-def _root_cause(err: BaseException) -> BaseException:
-    seen = set()
-    while id(err) not in seen:
-        seen.add(id(err))
-        inner = getattr(err, "cause", None) or err.__cause__
-        if not isinstance(inner, BaseException):
-            break
-        err = inner
-    return err
-
-
 def _first_line(err: BaseException) -> str:
     lines = str(err).strip().splitlines()
     return lines[0] if lines else "no message"
@@ -618,11 +596,12 @@ def _job_error(err: BaseException) -> tuple[str, str]:
             last = [line for line in _ANSI.sub("", str(inner)).strip().splitlines() if line.strip()][-1]
             name, _, message = last.partition(": ")
             return name.rsplit(".", 1)[-1], message or last
-    cause = _root_cause(err)
+    cause = _chain(err)[-1]
     return type(cause).__name__, _first_line(cause)
 
 
 def _chain(err: BaseException) -> list[BaseException]:
+    """``err`` and the errors that caused it, outermost first (Ray's own ``cause`` included)."""
     found = [err]
     while len(found) < 20:
         inner = getattr(found[-1], "cause", None) or found[-1].__cause__
@@ -726,11 +705,12 @@ def _connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     try:
-        ray.init(address=address, logging_level=logging.WARNING, include_dashboard=False if address is None else None)
+        # No dashboard for an instance started here: it needs more packages and is not needed.
+        ray.init(address=address, logging_level=logging.WARNING, include_dashboard=False)
     except (ConnectionError, ValueError, RuntimeError) as err:
-        raise ShardError(f"cannot reach the Ray cluster at {address or os.environ.get('RAY_ADDRESS') or 'a new local instance'}: "
-                         f"{_first_line(err)}. Pass --address HOST:PORT (or ray://HOST:10001), or start one with "
-                         "`ray start --head`.") from None
+        where = address or os.environ.get("RAY_ADDRESS") or "a new local instance"
+        raise ShardError(f"cannot reach the Ray cluster at {where}: {_first_line(err)}. Pass --address "
+                         "HOST:PORT (or ray://HOST:10001), or start one with `ray start --head`.") from None
     return True
 
 
@@ -785,7 +765,7 @@ def _plan_scorer(options: dict, resources: _Resources) -> dict:
     try:
         return ray.get(task.remote(options))
     except Exception as err:  # noqa: BLE001 - the task's own error says what is wrong
-        cause = _root_cause(err)
+        cause = _chain(err)[-1]
         if isinstance(cause, (ValueError, OSError)):  # a bad backbone, weights file or option
             raise ShardError(str(cause)) from None
         raise
@@ -867,9 +847,9 @@ class _ShardWriter:
         if plan.run_id != run_id:
             import socket
 
-            raise ShardError(f"the model on node {socket.gethostname()} differs from the planned one: "
-                             f"{'; '.join(_differences(plan.run_id, run_id))}. Every node must see the same "
-                             "backbone and weights files.")
+            raise ShardError(f"the model on node {socket.gethostname()} ({plan.run_id}) differs from the one "
+                             f"planned for the job ({run_id}). Every node must see the same backbone and "
+                             "weights files.")
         self.scorer = plan.load()
         self.folder = _Folder(out)
         self.faults = faults or {}
@@ -907,9 +887,3 @@ class _ShardWriter:
             os._exit(1)
         if self.faults.get("pause_s"):
             time.sleep(float(self.faults["pause_s"]))
-
-
-def _differences(ours: str, theirs: str) -> list[str]:
-    from ..identity import differences
-
-    return differences(ours, theirs) or [f"run {ours!r}"]
