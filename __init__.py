@@ -12,6 +12,10 @@ if __package__:
 else:
     NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
 
+# ComfyUI serves this folder to the browser: the script that shows scores on the nodes, and the
+# node docs (web/docs/<node id>.md).
+WEB_DIRECTORY = "./web"
+
 __version__ = "0.1.0"
 
 _API = (

@@ -34,6 +34,8 @@ class GenzIQAFilter:
         "The scores of the rejected images.",
         "How many passed, and which, in words.",
     )
+    # An output node, so ComfyUI shows its report again when a rerun finds it cached.
+    OUTPUT_NODE = True
     FUNCTION = "filter"
 
     @classmethod

@@ -27,6 +27,8 @@ class GenzIQARank:
         "Their scores as a list of numbers, in the new order.",
         "The ranking in words: new position, original index, score.",
     )
+    # An output node, so ComfyUI shows its report again when a rerun finds it cached.
+    OUTPUT_NODE = True
     FUNCTION = "rank"
 
     @classmethod
