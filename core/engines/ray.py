@@ -592,7 +592,7 @@ def _job_error(err: BaseException) -> tuple[str, str]:
     import ray.exceptions
 
     for inner in _chain(err):
-        if isinstance(inner, ray.exceptions.RayActorError) and inner.actor_init_failed:
+        if isinstance(inner, ray.exceptions.RayActorError) and getattr(inner, "actor_init_failed", False):
             last = [line for line in _ANSI.sub("", str(inner)).strip().splitlines() if line.strip()][-1]
             name, _, message = last.partition(": ")
             return name.rsplit(".", 1)[-1], message or last
