@@ -119,3 +119,46 @@ def test_choices_that_vanished_and_empty_folders_explain_themselves(nodes, pack,
 def test_hub_id_wins_over_the_combo_and_fails_offline_with_its_name(nodes):
     with pytest.raises(ValueError, match=r"Load GenzIQA: .*hub repo 'someone/not-cached'"):
         load(nodes, hub_id="someone/not-cached")
+
+
+def test_a_gpu_model_makes_room_runs_there_and_is_parked_after(pack):
+    """The GPU path's order of calls (this machine has no GPU, so a recording scorer stands in
+    for core's Scorer.to): ComfyUI frees memory first, the model goes back even after an error."""
+    from types import SimpleNamespace
+
+    import torch
+
+    mm = sys.modules["comfy.model_management"]
+    nodes_pkg = pack.comfy_nodes
+
+    class RecordingScorer:
+        zero_shot, unet_rows = True, 32
+        config = SimpleNamespace(resolution=512)
+        backbone = SimpleNamespace(unet=torch.nn.Linear(8, 8), vae=torch.nn.Linear(4, 4), vae_scale=8)
+
+        def __init__(self):
+            self.moves = []
+
+        def to(self, device):
+            self.moves.append(str(device))
+            return self
+
+    model = nodes_pkg._values.GenzIQAModel(scorer=RecordingScorer(), backbone="x.safetensors", weights="zero-shot",
+                                           compute_device=torch.device("cuda"), home_device=torch.device("cpu"))
+    weights = (8 * 8 + 8 + 4 * 4 + 4) * 4
+    assert model.memory_required() == weights + 32 * 64 * 64 * 16 * 1024
+    mm.free_memory_calls.clear()
+    emptied = mm.empty_cache_calls
+    with pytest.raises(RuntimeError, match="sampling needs it"):
+        with nodes_pkg._host.placed(model) as scorer:
+            assert scorer.moves == ["cuda"]
+            raise RuntimeError("sampling needs it")
+    assert model.scorer.moves == ["cuda", "cpu"]
+    assert mm.free_memory_calls == [(model.memory_required() + int(mm.minimum_inference_memory()), torch.device("cuda"))]
+    assert mm.empty_cache_calls == emptied + 1
+    # A CPU model never moves and asks ComfyUI for nothing.
+    cpu = nodes_pkg._values.GenzIQAModel(scorer=RecordingScorer(), backbone="x", weights="zero-shot",
+                                         compute_device=torch.device("cpu"), home_device=torch.device("cpu"))
+    with nodes_pkg._host.placed(cpu):
+        pass
+    assert cpu.scorer.moves == [] and len(mm.free_memory_calls) == 1
