@@ -13,9 +13,9 @@ QUALITY = "quality"
 TOKENS = {"Good": "good", "Bad": "bad", "Photo": "photo", "context (X)": None, "end": "<end>"}
 MAPS = [QUALITY, *TOKENS]
 AUTO = "auto"
-COLOUR_MAPS = [AUTO, "RdYlGn", "inferno", "magma", "viridis", "turbo", "jet", "coolwarm", "gray"]
-# Red where quality fails, green where it holds; one hot-to-cold scale for attention.
-AUTO_COLOURS = {True: "RdYlGn", False: "inferno"}
+# "auto" is genziqa's own convention (core.heatmaps.QUALITY_CMAP / TOKEN_CMAP), the same colours
+# as the command line and the demo draw.
+COLOUR_MAPS = [AUTO, "RdBu", "inferno", "magma", "viridis", "turbo", "RdYlGn", "coolwarm", "gray"]
 
 
 class GenzIQAHeatmap:
@@ -44,9 +44,10 @@ class GenzIQAHeatmap:
                 "images": ("IMAGE", {"tooltip": "The images to explain (each is analysed on its own)."}),
                 "map": (MAPS, {"default": QUALITY, "tooltip": (
                     "quality: the denoising-error difference between the bad and the good prompt, per region: where the "
-                    "image pulls the score up (green) or down (red). A token: where that prompt word attends.")}),
+                    "image pulls the score up (blue) or down (red). A token: where that prompt word attends.")}),
                 "colormap": (COLOUR_MAPS, {"default": AUTO, "tooltip": (
-                    "auto: red-yellow-green for the quality map (red = fails), inferno for token attention.")}),
+                    "auto: genziqa's colours, red-blue for the quality map (red = pulls the score down), inferno for "
+                    "token attention.")}),
                 "alpha": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
                     "Opacity of the map over the image: 0 shows the image only, 1 the map only.")}),
             },
@@ -68,7 +69,7 @@ class GenzIQAHeatmap:
         signed = map == QUALITY
         if not signed:
             _check_token(map, genziqa_model)
-        cmap = AUTO_COLOURS[signed] if colormap == AUTO else colormap
+        cmap = (heatmaps.QUALITY_CMAP if signed else heatmaps.TOKEN_CMAP) if colormap == AUTO else colormap
         rows = genziqa_model.scorer.rows_per_image
         progress = _host.Progress(n * rows)
         overlays, masks, lines = [], [], [f"GenzIQA {map} map — {genziqa_model.label}"]

@@ -43,7 +43,7 @@ def test_quality_map_overlay_and_mask_at_image_size(nodes, sd1_model, batch, hos
     assert np.allclose(mask[0].numpy(), expected, atol=1e-5)
     assert float(mask[0].max()) > 0.5  # somewhere the image pulls the score down
     picture = np.asarray(heatmaps.overlay((images[0].numpy() * 255).clip(0, 255).astype(np.uint8), q, alpha=0.5,
-                                          cmap="RdYlGn", symmetric=True))
+                                          cmap=heatmaps.QUALITY_CMAP, symmetric=True))
     assert np.abs(overlay[0].numpy() * 255 - picture).max() <= 1.0
     # Previewed on the node like Preview Image: files in the temp folder.
     assert [e["type"] for e in run.ui["images"]] == ["temp", "temp"]
