@@ -213,9 +213,6 @@ def _load(key: tuple, backbone: str, weights: str) -> GenzIQAModel:
     except (ValueError, OSError) as err:
         raise ValueError(f"Load GenzIQA: {err}{_hint(str(err))}") from err
     home = _host.home_device(compute)
-    if not hasattr(scorer, "to"):
-        # A core without Scorer.to cannot move a loaded scorer: it then stays where it runs.
-        home = compute
     model = GenzIQAModel(scorer=scorer, backbone=backbone, weights=weights, compute_device=compute, home_device=home)
     if model.home_device != compute:
         scorer.to(model.home_device)  # wait off the GPU until a node runs it

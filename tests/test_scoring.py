@@ -252,3 +252,15 @@ def test_merged_lora_equals_the_unmerged_side_path(tiny_sd2_dir, tiny_config, tr
     after = bb.unet.mid_block.attentions[0].transformer_blocks[0].attn2.to_k.base_layer.weight
     assert not torch.equal(bare_weight, after)  # the adapters really were folded in
     torch.testing.assert_close(merged, unmerged, rtol=1e-5, atol=1e-5)
+
+
+def test_scorer_to_moves_and_keeps_scores(tiny_sd2_dir, tiny_config, photos):
+    from genziqa.core.backbone import BackboneError
+
+    scorer = genziqa.load(backbone=str(tiny_sd2_dir), config=tiny_config, device="cpu")
+    before = scorer.score(photos[:1])
+    assert scorer.to("cpu") is scorer and scorer.score(photos[:1]) == before
+    if not torch.cuda.is_available():
+        with pytest.raises(BackboneError, match="no CUDA GPU"):
+            scorer.to("cuda")
+        assert scorer.backbone.device.type == "cpu" and scorer.score(photos[:1]) == before
