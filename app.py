@@ -43,16 +43,12 @@ from genziqa.gradio_app.model import on_zero_gpu  # noqa: E402
 
 
 def _plan():
-    config = None
-    if os.environ.get("GENZIQA_RESOLUTION"):
-        import dataclasses
-
-        from genziqa.core.config import GenzIQAConfig
-
-        config = dataclasses.replace(GenzIQAConfig(), resolution=int(os.environ["GENZIQA_RESOLUTION"]))
+    text = os.environ.get("GENZIQA_RESOLUTION", "").strip()
+    if text and not text.isdigit():
+        raise SystemExit(f"GENZIQA_RESOLUTION={text!r} is not a whole number of pixels (e.g. 512).")
     return prepare(os.environ.get("GENZIQA_WEIGHTS") or None, os.environ.get("GENZIQA_BACKBONE") or None,
                    device=os.environ.get("GENZIQA_DEVICE") or "auto", dtype=os.environ.get("GENZIQA_DTYPE") or "auto",
-                   config=config)
+                   resolution=int(text) if text else None)
 
 
 plan = _plan()

@@ -136,9 +136,10 @@ def placed(model):
     if model.compute_device == model.home_device:
         yield model.scorer
         return
-    make_room(model.compute_device, model.memory_required())
-    model.scorer.to(model.compute_device)
     try:
+        # Inside the try: a move that fails half-way (out of GPU memory) still parks what moved.
+        make_room(model.compute_device, model.memory_required())
+        model.scorer.to(model.compute_device)
         yield model.scorer
     finally:
         model.scorer.to(model.home_device)

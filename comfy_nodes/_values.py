@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import Sequence
 
+from ..core.messages import plural
+
 CATEGORY = "image/quality/GenzIQA"
 MODEL = "GENZIQA_MODEL"
 SCORES = "GENZIQA_SCORES"
@@ -115,6 +117,3 @@ class QualityScores:
             lines.append(f"mean {self.mean:.4f} over {plural(len(self.scores), 'image')}")
         return "\n".join(lines)
 
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

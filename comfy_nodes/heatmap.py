@@ -17,6 +17,10 @@ AUTO = "auto"
 # as the command line and the demo draw.
 COLOUR_MAPS = [AUTO, "RdBu", "inferno", "magma", "viridis", "turbo", "RdYlGn", "coolwarm", "gray"]
 
+# core.heatmaps.DEFAULT_ALPHA, written out: listing node inputs must not import core's numpy
+# (tests/test_comfy_heatmap.py checks that the two agree).
+DEFAULT_ALPHA = 0.5
+
 
 class GenzIQAHeatmap:
     CATEGORY = CATEGORY
@@ -48,7 +52,7 @@ class GenzIQAHeatmap:
                 "colormap": (COLOUR_MAPS, {"default": AUTO, "tooltip": (
                     "auto: genziqa's colours, red-blue for the quality map (red = pulls the score down), inferno for "
                     "token attention.")}),
-                "alpha": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
+                "alpha": ("FLOAT", {"default": DEFAULT_ALPHA, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
                     "Opacity of the map over the image: 0 shows the image only, 1 the map only.")}),
             },
         }

@@ -193,21 +193,14 @@ def _cache_key(backbone, weights, device, dtype, hub_id, resolution, backbone_co
 
 
 def _load(key: tuple, backbone: str, weights: str) -> GenzIQAModel:
-    import dataclasses
-
     import torch
 
     from ..core.api import prepare
-    from ..core.config import GenzIQAConfig
 
     location, _, trained, _, device, dtype, resolution, configs, _ = key
     compute = torch.device(device)
     try:
-        config = None if trained else dataclasses.replace(GenzIQAConfig(), resolution=resolution)
-        plan = prepare(trained, location, device=compute, dtype=dtype, config=config, backbone_config=configs)
-        if trained and plan.config.resolution != resolution:
-            raise ValueError(f"resolution: the weights {weights!r} were trained at {plan.config.resolution} px and only "
-                             f"work there; set resolution to {plan.config.resolution}.")
+        plan = prepare(trained, location, device=compute, dtype=dtype, resolution=resolution, backbone_config=configs)
         _host.make_room(compute, _size_on_disk(location))
         scorer = plan.load()
     except (ValueError, OSError) as err:
@@ -229,11 +222,12 @@ def _size_on_disk(location: str) -> int:
 
 
 _HINTS = (
-    (re.compile(r"config_dir=|backbone_config=|configs? in"),
+    (re.compile(r"backbone_config=|configs? in"),
      "pick the model's own diffusers folder (models/diffusers) as backbone_config."),
     (re.compile(r"context width|need .*backbone"),
      "pick a backbone of the family these weights were trained on (see their config.json), or other weights."),
     (re.compile(r"dtype='float32'"), "set dtype to float32."),
+    (re.compile(r"were trained at \d+ px"), "set resolution to the weights' own (see the message)."),
     (re.compile(r"not a readable safetensors|not a full Stable Diffusion|no text encoder|SDXL"),
      "pick another file in backbone: GenzIQA needs a complete SD 1.x/2.x .safetensors checkpoint."),
     (re.compile(r"genziqa\.safetensors|weights' config"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -61,6 +62,7 @@ def prepare(
     unet_rows: int | None = None,
     prediction_type: str | None = None,
     backbone_config: str | os.PathLike | None = None,
+    resolution: int | None = None,
 ) -> LoadPlan:
     """Check everything that needs no model and plan the scorer; ``plan.load()`` loads it.
 
@@ -76,6 +78,8 @@ def prepare(
     ``prediction_type``: override the detected ``"epsilon"`` / ``"v_prediction"``.
     ``backbone_config``: a diffusers-layout folder of component configs for a single file whose
     shapes differ from SD 1.5 / SD 2.1-base.
+    ``resolution``: the side images are resized to, replacing the config's (default 512); trained
+    weights work only at their own.
     """
     trained: Weights | None = load_weights(weights) if weights is not None else None
     if trained is not None:
@@ -86,7 +90,14 @@ def prepare(
                 "trained prompts are only valid with their own config. Leave it unset to use theirs."
             )
         config = trained.config
+        if resolution is not None and resolution != config.resolution:
+            raise WeightsError(
+                f"resolution={resolution}: the weights {trained.source!r} were trained at {config.resolution} px "
+                f"and only work there. Leave resolution unset (or pass {config.resolution})."
+            )
     config = config or GenzIQAConfig()
+    if resolution is not None:
+        config = dataclasses.replace(config, resolution=resolution)
     if backbone is None:
         backbone = (trained.backbone.get("id") if trained else None) or DEFAULT_BACKBONE
         if trained and revision is None:
@@ -163,10 +174,13 @@ def _backbone_fingerprint(src: BackboneSource) -> str:
 
 def _check_fit(trained: Weights, width: int, location: str) -> None:
     if trained.width != width:
-        need = trained.backbone.get("id") or ("an SD 1.x backbone" if trained.width == 768 else "an SD 2.x backbone")
+        named = trained.backbone.get("id")
+        family = {768: "sd15", 1024: "sd21base"}.get(trained.width)
+        need = repr(named) if named else (f"an SD {'1.x' if family == 'sd15' else '2.x'} backbone such as {family!r}"
+                                          if family else f"a backbone whose text encoder has width {trained.width}")
         raise WeightsError(
             f"weights {trained.source!r} have context width {trained.width} and need {need}; "
-            f"the backbone {location!r} has width {width}. Pass backbone={need!r} "
+            f"the backbone {location!r} has width {width}. Pass that backbone "
             "(or leave backbone unset to use the one the weights name)."
         )
 

@@ -7,9 +7,9 @@ caller names), and the CLIP tokenizer is rebuilt from the vocabulary in ``assets
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,24 +234,38 @@ def open_backbone(
                           local_only=not hub_reachable())
 
 
-@functools.lru_cache(maxsize=1)
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hugging Face hub can be reached at all (one quick TCP connect, once per process).
+    """Whether the Hugging Face hub can be reached at all (one quick TCP connect).
 
     When it cannot, hub models load from the local cache only: a missing file then fails at once
-    instead of after the hub client's minute of retries.
+    instead of after the hub client's minute of retries. Behind a proxy the hub client is left to
+    decide. A yes is remembered for the process; a no is asked again after a minute, so a
+    long-running server that was offline once recovers.
     """
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         return False
     from urllib.parse import urlparse
+    from urllib.request import getproxies
 
     endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    if endpoint.scheme in getproxies():
+        return True
+    key = (endpoint.hostname, endpoint.port, endpoint.scheme)
+    known = _REACHABLE.get(key)
+    if known is not None and (known[0] or time.monotonic() - known[1] < 60):
+        return known[0]
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:
         socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=timeout).close()
+        reachable = True
     except OSError:
-        return False
-    return True
+        reachable = False
+    _REACHABLE[key] = (reachable, time.monotonic())
+    return reachable
+
+
+_REACHABLE: dict[tuple, tuple[bool, float]] = {}
+"""(host, port, scheme) -> (reachable, when it was checked): the module's one cache."""
 
 
 @contextmanager

@@ -1,13 +1,12 @@
 """Heatmaps (METHOD 4): token lookup, resizing to the image, colour overlays.
 
-matplotlib is imported only when a colour map is drawn.
+torch and matplotlib are imported only when a map is resized or drawn, so the colour constants
+and the token lookup cost nothing to import (ComfyUI lists node inputs from them at start-up).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from .messages import suggest
 
@@ -19,6 +18,8 @@ PROMPTS = ("good", "bad")
 # where the token draws attention.
 QUALITY_CMAP = "RdBu"
 TOKEN_CMAP = "inferno"
+DEFAULT_ALPHA = 0.5
+"""Opacity of a map over its image."""
 END_NAMES = ("<end>", "<eot>", "end", "<|endoftext|>")
 
 
@@ -72,6 +73,9 @@ def find_token(tokens: tuple[tuple[str, ...], ...], token: str | int, prompt: st
 
 def resize(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of an ``(h, w)`` map to ``size`` = (width, height); float32."""
+    import torch
+    import torch.nn.functional as F
+
     t = torch.from_numpy(np.array(grid, dtype=np.float32))[None, None]  # a copy: results are read-only
     out = F.interpolate(t, size=(size[1], size[0]), mode="bilinear", align_corners=False)
     return out[0, 0].numpy()

@@ -293,7 +293,7 @@ def _check_size(width: int, height: int, source: str, max_pixels: int, min_side:
             source,
             f"is {width}x{height} = {width * height:,} pixels, over the limit of "
             f"{max_pixels:,}",
-            "Downscale it first: the method looks at it at 512x512 anyway, and a huge declared "
+            "Downscale it first: the method looks at it as a small square anyway, and a huge declared "
             "size is how decompression-bomb files exhaust memory.",
         )
     if width < min_side or height < min_side:
@@ -550,7 +550,7 @@ def _pillow_bomb_error(source: str, err: Exception) -> ImageError:
     return ImageError(
         source,
         f"is {size}, far over the limit this reader opens",
-        "Downscale it first: the method looks at it at 512x512 anyway, and a huge declared "
+        "Downscale it first: the method looks at it as a small square anyway, and a huge declared "
         "size is how decompression-bomb files exhaust memory.",
     )
 

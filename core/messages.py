@@ -19,6 +19,11 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 image``, ``2 images``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def first_line(err: BaseException) -> str:
     """The first line of a library's message, without its full stop (callers add their own)."""
     text = str(err).strip().splitlines()

@@ -7,6 +7,7 @@ from typing import Literal
 
 import gradio as gr
 
+from ..core.heatmaps import DEFAULT_ALPHA
 from . import render
 from .batch import MAX_BATCH_IMAGES
 from .callbacks import Api, Batch, SingleImage
@@ -20,7 +21,7 @@ QUEUE_SIZE = 16
 MAX_FILE_SIZE = "50mb"  # Gradio's spelling
 """Largest upload Gradio accepts (a zip for the batch tab counts as one file)."""
 
-DEFAULT_OPACITY = 0.6
+DEFAULT_OPACITY = DEFAULT_ALPHA
 PAPER = "https://arxiv.org/abs/2406.04654"
 
 _INTRO = f"""\

@@ -20,6 +20,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
+from ..core.heatmaps import DEFAULT_ALPHA
 from ..core.images import ImageError, LoadedImage, load_image
 from ..core.messages import first_line
 from . import batch, render
@@ -150,7 +151,7 @@ class Api:
         except (ValueError, OSError, RuntimeError, FloatingPointError) as err:
             raise gr.Error(_failure(err, self.model)) from None
 
-    def heatmap(self, image, token: str, opacity: float = 0.6, progress=gr.Progress()) -> Image.Image:
+    def heatmap(self, image, token: str, opacity: float = DEFAULT_ALPHA, progress=gr.Progress()) -> Image.Image:
         """The image under one map, as PNG: a prompt token's attention (``good``, ``bad``, ``photo``,
         ``x``, ``<end>``) or ``quality`` for the spatial quality map. ``opacity`` 0..1."""
         path, name, loaded = self._checked(image)

@@ -109,3 +109,10 @@ def test_a_weights_file_that_is_not_ours_names_what_to_pass(tmp_path):
     save_file({"x": torch.ones(1)}, str(other))
     with pytest.raises(WeightsError, match="is a file, not genziqa weights: pass the folder"):
         load_weights(other)
+
+
+def test_resolution_option_with_trained_weights(trained_sd2):
+    # The weights' own resolution is accepted as given; another one is refused with the one to use.
+    assert genziqa.prepare(trained_sd2, resolution=64).config == load_weights(trained_sd2).config
+    with pytest.raises(WeightsError, match="trained at 64 px and only work there. Leave resolution unset"):
+        genziqa.prepare(trained_sd2, resolution=128)

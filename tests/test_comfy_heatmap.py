@@ -94,3 +94,10 @@ def test_small_images_and_wrong_choices_are_explained(nodes, sd1_model, batch):
         heatmap(nodes, sd1_model, batch[:1, :8, :8])
     with pytest.raises(ValueError, match=r"Value not in list: colormap"):
         heatmap(nodes, sd1_model, batch[:1], colormap="rainbowz")
+
+
+def test_default_opacity_is_cores():
+    from genziqa.comfy_nodes import heatmap
+    from genziqa.core import heatmaps
+
+    assert heatmap.DEFAULT_ALPHA == heatmaps.DEFAULT_ALPHA

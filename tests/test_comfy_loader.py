@@ -77,7 +77,7 @@ def test_weights_for_another_backbone_are_refused_with_what_to_do(nodes):
 
 
 def test_trained_weights_only_run_at_their_resolution(nodes):
-    with pytest.raises(ValueError, match=r"trained at 64 px and only work there; set resolution to 64"):
+    with pytest.raises(ValueError, match=r"(?s)trained at 64 px and only work there.*In this node: set resolution"):
         load(nodes, backbone="sd2/tiny_sd2.safetensors", backbone_config="tiny-sd2", weights="trained-sd2",
              resolution=512)
 

@@ -52,4 +52,4 @@ def test_hub_ids_resolve_at_the_pinned_revision(tmp_path, tiny_sd2_dir, trained_
     assert result["source"] == SD21_BASE and result["revision"] == pinned
     assert result["zero"].startswith(f"zero-shot · {SD21_BASE}@{pinned[:12]}")
     assert result["trained"].startswith(f"genziqa:someone/genziqa-weights · {SD21_BASE}@{pinned[:12]}")
-    assert SD21_BASE in result["other"] and "network" in result["other"]  # an uncached revision fails clearly
+    assert SD21_BASE in result["other"] and "not in the local cache" in result["other"]  # an uncached revision fails clearly

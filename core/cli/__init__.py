@@ -41,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.module.run(args)
     except KeyboardInterrupt:
-        say("interrupted. Everything written so far is kept; rerun the same command to resume.")
+        say("interrupted. What was written so far is kept (genziqa score resumes when rerun).")
         return 130
-    except (ValueError, OSError) as err:  # Backbone/Weights/Batch errors and bad options
+    except (ValueError, OSError, ArithmeticError) as err:  # Backbone/Weights/Batch errors, bad options, overflow
         say(f"error: {user_words(str(err))}")
         return USAGE
 

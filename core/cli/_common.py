@@ -6,6 +6,8 @@ import argparse
 import re
 import sys
 
+from ..messages import plural  # noqa: F401  (the commands' one import for messages)
+
 OK, FAILED, USAGE = 0, 1, 2
 
 
@@ -14,16 +16,13 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def plural(count: int, noun: str) -> str:
-    """``1 image``, ``2 images``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 # API argument names in core's messages, as the command line spells them.
 _OPTION_NAMES = {
     "backbone_config": "--backbone-config", "prediction_type": "--prediction-type", "backbone": "--backbone",
     "weights": "--weights", "device": "--device", "dtype": "--dtype", "revision": "--revision",
-    "unet_rows": "--unet-rows", "resolution": "--resolution",
+    "unet_rows": "--unet-rows", "resolution": "--resolution", "gpus_per_actor": "--gpus-per-actor",
+    "cpus_per_actor": "--cpus-per-actor", "concurrency": "--concurrency", "batch_size": "--batch-size",
+    "path_column": "--path-column", "address": "--address",
 }
 _API_ARGUMENT = re.compile(r"\b(" + "|".join(sorted(_OPTION_NAMES, key=len, reverse=True)) + r")=\s*")
 
@@ -72,15 +71,16 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def prepare(args):
     """The checked load plan for the model options: cheap (no model is loaded)."""
-    import dataclasses
-
     from ..api import prepare as prepare_load
-    from ..config import GenzIQAConfig
 
-    config = None if args.resolution is None else dataclasses.replace(GenzIQAConfig(), resolution=args.resolution)
-    return prepare_load(args.weights, args.backbone, device=args.device, dtype=args.dtype, revision=args.revision,
-                        config=config, unet_rows=args.unet_rows, prediction_type=args.prediction_type,
-                        backbone_config=args.backbone_config)
+    return prepare_load(args.weights, args.backbone, **model_options(args))
+
+
+def model_options(args) -> dict:
+    """The model options as keyword arguments of :func:`genziqa.prepare` (weights and backbone aside)."""
+    return {"device": args.device, "dtype": args.dtype, "revision": args.revision, "unet_rows": args.unet_rows,
+            "prediction_type": args.prediction_type, "backbone_config": args.backbone_config,
+            "resolution": args.resolution}
 
 
 def load_scorer(plan):

@@ -19,7 +19,8 @@ def add_arguments(parser) -> None:
                                         "position; default: the quality map")
     parser.add_argument("--prompt", choices=("auto", "good", "bad"), default="auto",
                         help="prompt the token is taken from (default: the one containing it)")
-    parser.add_argument("--alpha", type=fraction, default=0.5, help="heatmap opacity in [0, 1] (default: 0.5)")
+    parser.add_argument("--alpha", type=fraction, default=None,
+                        help="heatmap opacity in [0, 1] (default: genziqa.core.heatmaps.DEFAULT_ALPHA, 0.5)")
     parser.add_argument("--cmap", help="matplotlib colour map (default: RdBu for the quality map, red = pulls the score down; "
                              "inferno for tokens)")
     parser.add_argument("--legend", action="store_true", help="add a colour bar under the picture")
@@ -63,11 +64,16 @@ def run(args) -> int:
         return FAILED
 
     scorer = load_scorer(plan)
-    analysis = scorer.analyze(image.pixels, progress=args.progress)
+    try:
+        analysis = scorer.analyze(image.pixels, progress=args.progress)
+    except FloatingPointError as err:  # a half-precision overflow: this image failed, nothing else did
+        say(f"failed: {args.image}: {err}")
+        return FAILED
     heat = analysis.quality_map() if token is None else analysis.token_map(token, args.prompt)
     # The pixels as scored: EXIF orientation applied, transparency on white.
     base = (image.pixels.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)  # [H, W, 3]
-    picture = heatmaps.overlay(base, heat, alpha=args.alpha, cmap=cmap, symmetric=token is None)
+    alpha = heatmaps.DEFAULT_ALPHA if args.alpha is None else args.alpha
+    picture = heatmaps.overlay(base, heat, alpha=alpha, cmap=cmap, symmetric=token is None)
     if args.legend:
         labels = ("pulls the score down", "pulls it up") if token is None else ("less attention", "more attention")
         picture = heatmaps.with_legend(picture, cmap, *labels)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from ._common import FAILED, OK, USAGE, add_model_options, load_scorer, number, plural, positive, prepare, say
+from ._common import (
+    FAILED, OK, USAGE, add_model_options, load_scorer, model_options, number, plural, positive, prepare, say,
+)
 
 HELP = "score images into a CSV or JSONL file, or on a Ray cluster into parquet shards (resumable)"
 DESCRIPTION = ("Score images and folders (searched recursively) into a results file with one row per "
@@ -68,16 +70,11 @@ def run(args) -> int:
 
 
 def _run_ray(args) -> int:
-    import dataclasses
-
-    from ..config import GenzIQAConfig
     from ..engines.ray import JobFailed, prepare_job
 
-    config = None if args.resolution is None else dataclasses.replace(GenzIQAConfig(), resolution=args.resolution)
     options = {name: getattr(args, name) for name in _RAY_OPTIONS if getattr(args, name) is not None}
-    job = prepare_job(args.paths, args.out, weights=args.weights, backbone=args.backbone, device=args.device,
-                      dtype=args.dtype, revision=args.revision, config=config, unet_rows=args.unet_rows,
-                      prediction_type=args.prediction_type, backbone_config=args.backbone_config, **options)
+    job = prepare_job(args.paths, args.out, weights=args.weights, backbone=args.backbone, **model_options(args),
+                      **options)
     note = " — untrained scores, for ranking only" if job.zero_shot else ""
     say(f"{job.describe()}{note}")
     say(f"{plural(len(job.paths), 'image')} ({len(job.todo)} to score) -> {args.out}")

@@ -575,11 +575,6 @@ class RayJob:
         return new
 
 
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else "no message"
-
-
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -597,7 +592,7 @@ def _job_error(err: BaseException) -> tuple[str, str]:
             name, _, message = last.partition(": ")
             return name.rsplit(".", 1)[-1], message or last
     cause = _chain(err)[-1]
-    return type(cause).__name__, _first_line(cause)
+    return type(cause).__name__, first_line(cause)
 
 
 def _chain(err: BaseException) -> list[BaseException]:
@@ -709,7 +704,7 @@ def _connect(address: str | None) -> bool:
         ray.init(address=address, logging_level=logging.WARNING, include_dashboard=False)
     except (ConnectionError, ValueError, RuntimeError) as err:
         where = address or os.environ.get("RAY_ADDRESS") or "a new local instance"
-        raise ShardError(f"cannot reach the Ray cluster at {where}: {_first_line(err)}. Pass --address "
+        raise ShardError(f"cannot reach the Ray cluster at {where}: {first_line(err)}. Pass --address "
                          "HOST:PORT (or ray://HOST:10001), or start one with `ray start --head`.") from None
     return True
 
@@ -806,7 +801,7 @@ def _decode(batch: dict, *, resolution: int, resize: str) -> dict:
         except ImageError as err:
             errors[i] = str(err)
         except Exception as err:  # noqa: BLE001 - an unreadable image is a row, never a failed job
-            errors[i] = f"{path}: cannot be read ({type(err).__name__}: {_first_line(err)})."
+            errors[i] = f"{path}: cannot be read ({type(err).__name__}: {first_line(err)})."
     return {"path": np.array(paths, dtype=object), "pixels": pixels, "error": np.array(errors, dtype=object)}
 
 
