@@ -64,10 +64,22 @@ def expand_uploads(paths: list[str], workdir: str | os.PathLike) -> tuple[list[U
             _open_zip(path, name, Path(workdir), uploads, problems, budget)
         else:
             uploads.append(Upload(name, str(path)))
+    uploads = _unique_names(uploads)
     kept, extra = uploads[:MAX_BATCH_IMAGES], uploads[MAX_BATCH_IMAGES:]
     problems += [Problem(u.name, f"{u.name}: not scored: one batch takes at most {MAX_BATCH_IMAGES} images; "
                                  "score the rest in another batch") for u in extra]
     return kept, problems
+
+
+def _unique_names(uploads: list[Upload]) -> list[Upload]:
+    """Two uploads called ``img.jpg`` become ``img.jpg`` and ``img.jpg (2)``: the gallery, the
+    captions and the CSV tell them apart."""
+    seen: dict[str, int] = {}
+    out = []
+    for upload in uploads:
+        count = seen[upload.name] = seen.get(upload.name, 0) + 1
+        out.append(upload if count == 1 else Upload(f"{upload.name} ({count})", upload.path))
+    return out
 
 
 def _open_zip(path: str, name: str, workdir: Path, uploads: list[Upload], problems: list[Problem],

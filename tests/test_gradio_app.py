@@ -413,3 +413,14 @@ def test_progress_follows_the_unet_rows_and_says_when_the_model_loads(tiny_sd2_d
     model.score_each([str(files["chelsea"]), str(files["coffee"])], progress)
     assert calls[-1][0] == (32, 32), "two images are 32 UNet rows"
     assert any("left" in desc for _, desc, _ in calls[:-1]), "the bar says how long is left"
+
+
+def test_uploads_with_the_same_name_stay_apart(files, tmp_path):
+    # Two files called img.png (from two folders) must not share a thumbnail, caption or CSV row.
+    first, second = tmp_path / "a" / "img.png", tmp_path / "b" / "img.png"
+    for path, source in ((first, files["coffee"]), (second, files["chelsea"])):
+        path.parent.mkdir()
+        path.write_bytes(source.read_bytes())
+    uploads, problems = batch.expand_uploads([str(first), str(second)], tmp_path)
+    assert [u.name for u in uploads] == ["img.png", "img.png (2)"] and problems == []
+    assert [u.path for u in uploads] == [str(first), str(second)]
