@@ -361,10 +361,11 @@ class _Contents:
     tables: dict[str, object]  # shard name -> pyarrow.Table
     winners: dict[str, tuple[str, int]]  # path -> (shard name, row index)
     runs: set[str]
+    scored: set[str]  # paths whose counting row has a score
 
     def done(self) -> set[str]:
         """Paths whose counting row has a score."""
-        return {p for p, (name, i) in self.winners.items() if self.tables[name].column("score")[i].is_valid}
+        return self.scored
 
     def kept(self) -> dict[str, tuple[object, int]]:
         """Shard name -> (its table without the rows another row outranks, how many those were)."""
@@ -410,7 +411,7 @@ def _read_folder(folder: _Folder) -> _Contents:
             rank = (valid, mtimes[name], name, i)  # a score beats an error; then the newer shard
             if path not in best or rank > best[path]:
                 best[path], winners[path] = rank, (name, i)
-    return _Contents(tables=tables, winners=winners, runs=runs)
+    return _Contents(tables=tables, winners=winners, runs=runs, scored={p for p, rank in best.items() if rank[0]})
 
 
 def _compact(folder: _Folder) -> tuple[_Contents, int]:

@@ -36,7 +36,8 @@ def scatter(path: str | os.PathLike, predictions: Sequence[float], mos: Sequence
         axes.scatter(x, y, s=10, alpha=alpha, color="tab:blue", edgecolors="none", label=f"{x.size} images")
         if fit is not None and np.ptp(x) > 0:
             grid = np.linspace(x.min(), x.max(), 200)
-            name = "logistic fit" if fit.method == "logistic" else "linear fit (logistic did not converge)"
+            why = (fit.reason or "no logistic fit").split(";")[0]
+            name = "logistic fit" if fit.method == "logistic" else f"linear fit ({why[:60]})"
             axes.plot(grid, fit(grid), color="tab:red", linewidth=2, label=name)
         axes.legend(loc="best", fontsize="small")
     else:
