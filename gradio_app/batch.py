@@ -8,7 +8,6 @@ CSV reads like one from ``genziqa score --out``.
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import zipfile
@@ -17,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.engines.rows import FIELDS, outcome_row, to_record
+from ..core.engines.local import write_results
+from ..core.engines.rows import outcome_row
 from ..core.results import ScoredImage
+from ..core.selection import ranking
 
 MAX_BATCH_IMAGES = 32
 """Images scored per batch request (about 40 minutes on a 2-core CPU, seconds on a GPU)."""
@@ -160,8 +161,8 @@ def rank(uploads: list[Upload], results: list[ScoredImage]) -> Ranking:
     """Pair each upload with its result and sort the scored ones, best first."""
     scored = [(u.name, r.score) for u, r in zip(uploads, results) if r.ok]
     failed = [Problem(u.name, _renamed(r.error, u)) for u, r in zip(uploads, results) if not r.ok]
-    scored.sort(key=lambda pair: -pair[1])  # stable: equal scores keep upload order
-    return Ranking(tuple(scored), tuple(failed))
+    order = ranking([score for _, score in scored])  # best first; equal scores keep upload order
+    return Ranking(tuple(scored[i] for i in order), tuple(failed))
 
 
 def _renamed(error: str | None, upload: Upload) -> str:
@@ -193,13 +194,8 @@ def histogram(scores: list[float]) -> tuple[np.ndarray, np.ndarray]:
 
 def write_csv(path: str | os.PathLike, ranking: Ranking, problems: list[Problem], *, model: str, run: str) -> Path:
     """Write ``path, score, model, run, error`` rows: ranked scores first, then every failure."""
-    path = Path(path)
     rows = [outcome_row(name, ScoredImage(source=name, score=score), model=model, run=run)
             for name, score in ranking.ranked]
     rows += [outcome_row(p.name, ScoredImage(source=p.name, score=None, error=p.message), model=model, run=run)
              for p in (*ranking.failed, *problems)]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(to_record(row) for row in rows)
-    return path
+    return write_results(path, rows)

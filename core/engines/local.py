@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "IMAGE_SUFFIXES", "FORMATS", "FIELDS", "BatchError", "BatchSummary",
-    "collect_images", "output_format", "read_results", "check_output", "score_to_file",
+    "collect_images", "output_format", "read_results", "check_output", "score_to_file", "write_results",
 ]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
@@ -123,6 +123,16 @@ def check_output(out: str | os.PathLike, run: str) -> list[ScoredImage]:
     rows = read_results(out)
     check_same_run(os.fspath(out), {r.run for r in rows}, run, error=BatchError)
     return rows
+
+
+def write_results(out: str | os.PathLike, rows: Sequence[ScoredImage]) -> Path:
+    """Write ``rows`` as a whole results file (``.csv`` or ``.jsonl``), atomically, in the order given."""
+    out = Path(out)
+    fmt = output_format(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.touch(exist_ok=True)  # _rewrite keeps the file's mode
+    _rewrite(out, fmt, list(rows))
+    return out
 
 
 def score_to_file(scorer, paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
