@@ -46,6 +46,14 @@ class LoadPlan:
     def zero_shot(self) -> bool:
         return self.weights is None
 
+    @property
+    def label_hint(self) -> str:
+        """The scorer's label as far as it is known before loading (family and prediction type
+        of folders and hub models are read while loading), e.g. ``zero-shot · sd2-community/...@4e63672c0310``."""
+        rev = f"@{self.source.revision[:12]}" if self.source.revision else ""
+        weights = ZERO_SHOT if self.weights is None else f"genziqa:{self.weights.name}"
+        return f"{weights} · {self.source.location}{rev}"
+
     def load(self) -> Scorer:
         """Load the backbone and build the scorer (minutes for a full-size model on CPU)."""
         return _build(self)

@@ -73,13 +73,7 @@ class DemoModel:
         """The model label (starts with ``zero-shot`` when untrained)."""
         if self._scorer is not None:
             return self._scorer.label
-        hint = getattr(self._plan, "label_hint", None)
-        if hint:
-            return hint
-        # Until the plan names its label: the same words genziqa.load() will use, less the details.
-        plan = self._plan
-        weights = "zero-shot" if plan.zero_shot else f"genziqa:{plan.weights.name}"
-        return f"{weights} · {plan.source.location}"
+        return self._plan.label_hint
 
     @property
     def zero_shot(self) -> bool:

@@ -235,3 +235,12 @@ def test_backbone_config_and_prediction_type_options(tiny_sd2_file, tiny_sd2_dir
                  "--backbone-config", str(tiny_sd2_dir), "--prediction-type", "v_prediction"]) == 0
     v = read_results(out_v)[0]
     assert "v_prediction" in v.model and v.score != eps.score and v.run != eps.run
+
+
+def test_the_plans_label_hint_begins_the_loaded_label(tiny_sd2_dir, trained_sd2):
+    import genziqa
+
+    for weights, backbone in ((None, str(tiny_sd2_dir)), (str(trained_sd2), None)):
+        plan = genziqa.prepare(weights, backbone, device="cpu")
+        assert plan.load().label.startswith(plan.label_hint)
+    assert genziqa.prepare(backbone=str(tiny_sd2_dir)).label_hint.startswith("zero-shot · ")
