@@ -52,6 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..messages import first_line
 from ..results import ScoredImage
 from .local import IMAGE_SUFFIXES, _fsync_dir, collect_images
 from .rows import FIELDS, check_same_run, outcome_row
