@@ -1,0 +1,65 @@
+"""Data parallelism: two CPU processes under torchrun (gloo) train the same weights as one process
+with the same global batch, to float rounding (the batch's sums are only added in another order)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from genziqa.core.training import BEST_DIR, METRICS_FILE, RECOVERY_FILE
+
+ARGS = ["--dataset", "csv", "--batch-size", "4", "--epochs", "1", "--lr", "1e-3", "--device", "cpu",
+        "--resolution", "64", "--no-progress"]
+
+
+def _load_dataset_writer():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_training_loop_tests", Path(__file__).with_name("test_training_loop.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_dataset
+
+
+def _tensors(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / BEST_DIR / "genziqa.safetensors")), load_file(str(folder / RECOVERY_FILE))
+
+
+def _records(folder):
+    return [json.loads(line) for line in (folder / METRICS_FILE).read_text().splitlines()]
+
+
+def test_two_processes_train_the_weights_of_one(tiny_sd2_dir, photos, tmp_path):
+    data = _load_dataset_writer()(tmp_path / "data", photos)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    if Path("/sys/class/net/lo").exists():
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # gloo's default is the hostname's interface
+    common = ["train", "--data", str(data), "--backbone", str(tiny_sd2_dir), *ARGS]
+    one, two = tmp_path / "one", tmp_path / "two"
+    runs = [
+        [sys.executable, "-m", "genziqa.core.cli", *common, "--out", str(one)],
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+         "-m", "genziqa.core.cli", *common, "--out", str(two)],
+    ]
+    for command in runs:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+    # Rank 0 alone talks and writes: one set of outputs, one summary line.
+    assert done.stdout.count("best epoch") == 1
+    assert "batch 4 (2 processes x 1 micro-batch of 2)" in done.stderr
+
+    for a, b in zip(_tensors(one), _tensors(two)):  # exported weights, then the recovery state
+        assert set(a) == set(b)
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=0, atol=2e-5, msg=key)
+    losses = [[r["loss"] for r in _records(f) if r["event"] == "step"] for f in (one, two)]
+    assert len(losses[0]) == 3
+    torch.testing.assert_close(torch.tensor(losses[1]), torch.tensor(losses[0]), rtol=1e-5, atol=0)
+    val = [[r["val_srcc"] for r in _records(f) if r["event"] == "epoch"] for f in (one, two)]
+    assert val[0] == pytest.approx(val[1], abs=1e-6)
