@@ -14,15 +14,15 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 
-def _load_helper(name: str):
-    """Import ``tests/<name>.py`` as the top-level module ``name``.
+def _load_helper(name: str, path: Path | None = None):
+    """Import ``tests/<name>.py`` (or ``path``) as the top-level module ``name``.
 
     Under ``--import-mode=importlib`` the tests folder is not on ``sys.path``; registering the
     module in ``sys.modules`` here lets test files ``import tiny_backbones`` as usual.
     """
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    spec = importlib.util.spec_from_file_location(name, path or Path(__file__).with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -31,6 +31,8 @@ def _load_helper(name: str):
 
 tiny_backbones = _load_helper("tiny_backbones")
 _load_helper("oracle")
+# The ComfyUI stand-ins' fixtures, shared by every tests/test_comfy_*.py.
+_load_helper("comfy_host_fixtures", Path(__file__).parent / "comfy_host" / "fixtures.py")
 
 
 @pytest.fixture(scope="session")

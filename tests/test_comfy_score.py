@@ -1,23 +1,13 @@
 """GenzIQA Score: one score per image, equal to `genziqa score`, shown on the node."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
+import comfy_host_fixtures as fx  # registered by conftest.py
 
-def comfy_fixtures():
-    name = "comfy_host_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "comfy_host" / "fixtures.py")
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fx = comfy_fixtures()
 harness = fx.harness
 comfy_root, host, pack, nodes, sd1_model, batch = fx.comfy_root, fx.host, fx.pack, fx.nodes, fx.sd1_model, fx.batch
 

@@ -9,7 +9,6 @@ swapped for Load Image (no real Stable Diffusion checkpoint exists here), the Lo
 tiny backbone at 64 px.
 """
 
-import importlib.util
 import json
 import os
 import shutil
@@ -30,16 +29,8 @@ pytestmark = pytest.mark.skipif(
                             "Python) to run the example workflows in a real server")
 
 
-def comfy_fixtures():
-    name = "comfy_host_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "comfy_host" / "fixtures.py")
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+import comfy_host_fixtures as fx  # registered by conftest.py
 
-
-fx = comfy_fixtures()
 harness = fx.harness
 workflow_api = fx.load_helper("workflow_api")
 EXAMPLES = harness.REPO / "example_workflows"

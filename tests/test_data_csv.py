@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from genziqa.core.data import DatasetError, detect, open_dataset, split
+from genziqa.core.data import DatasetError, detect, open_dataset
 
 _spec = importlib.util.spec_from_file_location("fixture_tools", Path(__file__).parent / "fixtures" / "datasets" / "fixture_tools.py")
 fixtures = importlib.util.module_from_spec(_spec)

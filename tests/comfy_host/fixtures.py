@@ -1,9 +1,9 @@
 """Pytest fixtures shared by the tests/test_comfy_*.py files.
 
-A test file imports this module by path (the tests folder is not a package) and binds the
-fixtures it uses to names of its own, which pytest then finds::
+conftest.py registers this module as ``comfy_host_fixtures`` (the tests folder is not a package);
+a test file imports it and binds the fixtures it uses to names of its own, which pytest then finds::
 
-    fx = comfy_fixtures()                # the few lines at the top of each tests/test_comfy_*.py
+    import comfy_host_fixtures as fx
     host, pack, nodes = fx.host, fx.pack, fx.nodes
 
 They are module-scoped: each test file gets its own ComfyUI folder and its own import of the
