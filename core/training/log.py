@@ -55,6 +55,7 @@ def plot_curves(records: list[dict], path: str | os.PathLike, *, title: str = ""
     """``curves.png``: the step loss (log scale) over steps, and validation SRCC / PLCC over epochs."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     steps = [r for r in records if r.get("event") == "step" and r.get("loss") is not None]
     epochs = [r for r in records if r.get("event") == "epoch"]
@@ -87,6 +88,7 @@ def plot_curves(records: list[dict], path: str | os.PathLike, *, title: str = ""
     else:
         val_ax.text(0.5, 0.5, "no validation yet" if not epochs else "no validation split",
                     ha="center", va="center", transform=val_ax.transAxes)
+    val_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     val_ax.set_xlabel("epoch")
     val_ax.set_ylabel("validation correlation")
     val_ax.grid(True, alpha=0.3)

@@ -322,7 +322,7 @@ class _Loop:
             self.on_step(StepInfo(epoch=epoch + 1, step=pos.global_step, loss=loss, grad_norm=norm))
 
     def _end_epoch(self, epoch: int, seconds: float) -> None:
-        cfg, run, pos, procs = self.config, self.spec, self.position, self.procs
+        run, pos, procs = self.spec, self.position, self.procs
         rows = run.data.validation
         scores = self._validate(rows) if rows else None
         srcc_value = plcc_value = math.nan
