@@ -57,7 +57,8 @@ class TrainableModel:
     def __init__(self, backbone: Backbone, prompts: PromptLearner, config: GenzIQAConfig, *,
                  gradient_checkpointing: bool = True):
         if backbone.text_encoder is None:
-            raise ValueError("training needs the text encoder in the graph; load the backbone with load_backbone().")
+            raise ValueError("training needs the text encoder in the graph; build the model with build_model(), "
+                             "or load the backbone with load_backbone(), which keep it (genziqa.load releases it).")
         self.backbone = backbone
         self.config = config
         self.prompts = prompts.to(backbone.device)
