@@ -22,7 +22,8 @@ _OPTION_NAMES = {
     "weights": "--weights", "device": "--device", "dtype": "--dtype", "revision": "--revision",
     "unet_rows": "--unet-rows", "resolution": "--resolution", "gpus_per_actor": "--gpus-per-actor",
     "cpus_per_actor": "--cpus-per-actor", "concurrency": "--concurrency", "batch_size": "--batch-size",
-    "path_column": "--path-column", "address": "--address",
+    "path_column": "--path-column", "address": "--address", "accumulate": "--accumulate", "epochs": "--epochs",
+    "lr": "--lr", "seed": "--seed", "save_every": "--save-every",
 }
 _API_ARGUMENT = re.compile(r"\b(" + "|".join(sorted(_OPTION_NAMES, key=len, reverse=True)) + r")=\s*")
 
