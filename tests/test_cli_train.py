@@ -53,7 +53,7 @@ def test_help_lists_the_training_options(capsys):
     (["--val-split", "train"], "is the training split itself"),
     (["--split", "tset"], "unknown split 'tset'"),
     (["--batch-size", "32"], "fewer than one batch of 32"),
-    (["--accumulate", "3"], "4 does not divide into accumulate=3"),
+    (["--accumulate", "3"], "4 does not divide into --accumulate 3"),
     (["--backbone", "{missing}"], "does not exist"),
     (["--dtype", "float8"], "--dtype 'float8' is not one of"),
     (["--resume"], "nothing to resume"),
