@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..data import ALL, DEFAULT_FRACTIONS, Dataset, DatasetError, Row, split_name
 from ..data import split as split_rows
+from ..folders import writable_folder
 from .metrics import Metrics, compute
 from .plot import scatter
 
@@ -74,16 +75,7 @@ def select(dataset: Dataset, split_: str | None = None, *, seed: int = 0,
 def check_out_dir(out_dir: str | os.PathLike) -> Path:
     """Create ``out_dir`` if needed and make sure files can be written there (cheap; call it
     before loading a model). Raises ``OSError`` with the folder's name otherwise."""
-    out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file; pass a folder for {', '.join(OUTPUTS)}.")
-    out.mkdir(parents=True, exist_ok=True)
-    probe = out / ".genziqa-write-test"
-    try:
-        probe.write_bytes(b"")
-    finally:
-        probe.unlink(missing_ok=True)
-    return out
+    return writable_folder(out_dir, holds=", ".join(OUTPUTS))
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from ..folders import writable_folder
 from . import recovery
 from .config import TrainConfig
 from .distributed import Processes, start, stop, world_size
@@ -161,15 +162,7 @@ def plan_run(out_dir: str | os.PathLike, config: TrainConfig, data: TrainData, *
     if data.validation is not None and len(data.validation) < MIN_VALIDATION:
         raise TrainingSetupError(f"the validation split has {len(data.validation)} images; a correlation needs at "
                                  f"least {MIN_VALIDATION}. Use another split, or train without validation.")
-    out = Path(out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file; pass a folder for the run's outputs.")
-    out.mkdir(parents=True, exist_ok=True)
-    probe = out / ".genziqa-write-test"
-    try:
-        probe.write_bytes(b"")
-    finally:
-        probe.unlink(missing_ok=True)
+    out = writable_folder(out_dir, holds="the run's outputs")
     if config.latent_cache is not None:
         Path(config.latent_cache).expanduser().mkdir(parents=True, exist_ok=True)
     started = identity(config, data, model_id=model_id, method=method)
