@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .files import Table, column, folders, read_csv
+from .files import Table, column, folders, header_has, read_csv
 from .reader import Reader
 from .table import Dataset, DatasetError
 
@@ -33,12 +33,7 @@ def locate(root: Path) -> Path | None:
 
 
 def _is_agiqa(path: Path) -> bool:
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            first = f.readline().lower()
-    except (OSError, UnicodeDecodeError):
-        return False
-    return "mos_quality" in first and "prompt" in first
+    return header_has(path, "mos_quality", "prompt")
 
 
 def read(label_file: Path, root: Path) -> Dataset:

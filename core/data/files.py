@@ -54,6 +54,17 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or name == "__MACOSX"
 
 
+def header_has(path: Path, *words: str) -> bool:
+    """Whether the first line of the text file ``path`` names every one of ``words`` (case-blind);
+    False for a file that cannot be read as text."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            first = f.readline().lower()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return all(word in first for word in words)
+
+
 def read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """The header and the rows of a CSV file, each row with its line number (the header is line 1).
 

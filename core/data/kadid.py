@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .files import Table, column, find, read_csv
+from .files import Table, column, find, header_has, read_csv
 from .reader import Reader
 from .table import Dataset, DatasetError
 
@@ -31,12 +31,7 @@ def locate(root: Path) -> Path | None:
 
 def _is_kadid(path: Path) -> bool:
     # Other data sets name their labels dmos.csv too; KADID's header names distorted and reference images.
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            first = f.readline().lower()
-    except (OSError, UnicodeDecodeError):
-        return False
-    return "dist_img" in first and "ref_img" in first
+    return header_has(path, "dist_img", "ref_img")
 
 
 def read(label_file: Path, root: Path) -> Dataset:
