@@ -1,24 +1,37 @@
-"""The loop learns: on a tiny random backbone, training moves the scores of photos with graded
-synthetic distortions (Gaussian blur, JPEG, Gaussian noise; three levels each) from no relation to
-their MOS to a strong rank correlation, as ``genziqa score`` measures it with the exported weights.
+"""The loop learns, and what it learns carries over to photos it never saw.
 
-This shows that gradients reach the trainable parameters, the optimiser moves them the right way
-and the exported weights carry what was learned. It is no accuracy claim, and it is measured on the
-training photos: a *random* network has no notion of blur or noise that holds across photos (its
-score moves up with a distortion on one photo and down on the next), so what a short run learns on
-some photos does not transfer to unseen ones; transfer needs real Stable Diffusion weights.
+Sixteen photographs bundled with scikit-image, each at ten versions (the photo, and Gaussian blur,
+JPEG and Gaussian noise at three levels), MOS a known decreasing function of the level. Ten photos
+train a tiny backbone for ten epochs on the CPU; the other six (colour and grey, faces, texture,
+text, astronomy) are held out, and ``genziqa score`` with the exported weights ranks their
+versions.
 
-Settings for this test only (the defaults stay the paper's):
+What the test backbone is. Its UNet and text encoder are the random tiny ones every other test
+uses. Its VAE encoder is not left random: a random encoder's latents say little about blur or
+noise that holds from one photo to the next (tried: a linear read-out of a random tiny
+backbone's features transferred to unseen photos at an SRCC of 0.15-0.37), while Stable
+Diffusion's trained VAE keeps exactly the fine structure distortions destroy. So the fixture fits
+the tiny encoder, on random crops of the *training* photos only, to put out four generic local
+statistics per 8x8 patch: brightness, the log gradient energy at full and at quarter resolution,
+and the log of the quietest 2x2 cell's energy (a noise floor). Nothing in them names a distortion
+or a score; the quality read-out is what training must find, through the random UNet, in the
+16 context vectors and the attn2 LoRA.
 
-- latent scale: SD's VAE ``scaling_factor`` (0.18215) gives its latents unit variance; the tiny
-  random VAE's latents come out at std 0.09 with it, far under the training noise (std up to 0.3 at
-  t = 99), so the image barely reaches the UNet. The test's copy of the backbone sets the factor
-  that gives unit variance, as SD's was chosen.
-- MOS scale: an untrained score is almost all the constant mean_l log(N_l) / lambda (METHOD 1.7),
-  18.56 for the tiny UNet at 64 px (layers of 64, 16, 4 and 1 pixels). MOS is centred there, so
-  the short run spends its steps on the ranking rather than on moving the constant.
-- learning rate 1e-2 and 50 steps instead of 1e-4 over ten epochs of a large data set; flips off
-  (for a random encoder a mirrored photo is another photo altogether).
+The bar: on the held-out photos, the SRCC between score and MOS must beat the level that a score
+with no relation to the MOS passes with probability 0.001 (a permutation bound for these very MOS
+values, ties included), both pooled over the 60 held-out images and as the mean over photos of
+each photo's own ranking. The second is the ground truth by construction: the MOS orders the
+versions of one photo, while "every undistorted photo is equally good" across photos is only a
+convention of the construction. This shows that the loop learns and generalises; it is no
+accuracy claim. (Measured when written: pooled -0.03 before training and 0.49 after, against a
+bound of 0.41; per photo 0.12 and 0.65, against 0.40. Trial runs with other seeds for the
+backbone and the fit ended at 0.46-0.51 pooled and 0.52-0.67 per photo.)
+
+Settings for this test only (the defaults stay the paper's, ten epochs and flips included):
+the latents' scale is 1 (the fit targets are standardised, as SD's factor standardises its
+latents); MOS is centred on the untrained score, most of which is the constant
+mean_l log(N_l) / lambda (METHOD 1.7), so the short run spends its steps on the ranking; learning
+rate 1e-2 instead of 1e-4, for 60 steps instead of ten epochs of a large data set.
 """
 
 import io
@@ -29,9 +42,14 @@ import numpy as np
 import pytest
 import torch
 
+PHOTOS = {  # by split, as the label file names them ("test": held out)
+    "train": ("astronaut", "coffee", "rocket", "camera", "brick", "grass", "moon", "coins",
+              "immunohistochemistry", "page"),
+    "test": ("chelsea", "gravel", "clock", "hubble_deep_field", "retina", "text"),
+}
 LEVELS = {"blur": (1.0, 2.0, 4.0), "jpeg": (25, 8, 2), "noise": (15.0, 35.0, 70.0)}
-CONSTANT = 18.56  # mean_l log(N_l) / 0.14 over the tiny UNet's 16 cross-attention layers at 64 px
 SIDE = 64
+FIT_STEPS = 250
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,107 +60,191 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def distort(image, kind: str, level: int, seed: int):
-    """``image`` (PIL RGB) at distortion ``level`` 1..3 of ``kind``; level 0 is the photo itself."""
+def photo(name: str):
+    """scikit-image's photo ``name`` as a PIL RGB image (grey ones repeated over three channels)."""
+    from PIL import Image
+    from skimage import data
+
+    array = np.asarray(getattr(data, name)())
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    return Image.fromarray(array[..., :3])
+
+
+def distort(image, kind: str, value: float, rng: np.random.Generator):
+    """``image`` (PIL RGB) with distortion ``kind`` of strength ``value``."""
     from PIL import Image, ImageFilter
 
-    if level == 0:
-        return image
-    value = LEVELS[kind][level - 1]
     if kind == "blur":
         return image.filter(ImageFilter.GaussianBlur(value))
     if kind == "jpeg":
         buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=value)
+        image.save(buffer, "JPEG", quality=int(value))
         buffer.seek(0)
         return Image.open(buffer).convert("RGB")
-    noisy = np.asarray(image, dtype=np.float64) + np.random.default_rng(seed).normal(0.0, value, (SIDE, SIDE, 3))
+    noisy = np.asarray(image, dtype=np.float64) + rng.normal(0.0, value, (image.height, image.width, 3))
     return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
 
 
-def write_dataset(root, photos):
-    """10 images a photo (the photo, and 3 kinds x 3 levels); MOS = CONSTANT + 1.5 - level."""
+def write_images(root) -> list[tuple[str, int, str, str]]:
+    """Ten images a photo under ``root``: (file, distortion level, split, photo) for each; level 0
+    is the photo itself."""
     from PIL import Image
 
     root.mkdir(parents=True, exist_ok=True)
-    lines = ["path,mos,split,content"]
-    for index, photo in enumerate(photos):
-        small = Image.fromarray(photo).convert("RGB").resize((SIDE, SIDE), Image.BICUBIC)
-        for kind in LEVELS:
-            for level in range(4):
-                if level == 0 and kind != "blur":
-                    continue  # one undistorted image per photo
-                name = f"photo{index}_{kind}{level}.png"
-                distort(small, kind, level, seed=100 * index + 10 * level).save(root / name)
-                lines.append(f"{name},{CONSTANT + 1.5 - level},train,photo{index}")
+    entries = []
+    for index, (split, name) in enumerate((s, n) for s, names in PHOTOS.items() for n in names):
+        small = photo(name).resize((SIDE, SIDE), Image.BICUBIC)
+        small.save(root / f"{name}_0.png")
+        entries.append((f"{name}_0.png", 0, split, name))
+        for kind, values in LEVELS.items():
+            for level, value in enumerate(values, start=1):
+                file = f"{name}_{kind}{level}.png"
+                distort(small, kind, value, np.random.default_rng(100 * index + 10 * level)).save(root / file)
+                entries.append((file, level, split, name))
+    return entries
+
+
+def write_labels(root, entries, centre: float):
+    """``labels.csv`` with MOS = centre + 1.5 - level."""
+    lines = ["path,mos,split,content", *(f"{f},{centre + 1.5 - level},{s},{c}" for f, level, s, c in entries)]
     (root / "labels.csv").write_text("\n".join(lines) + "\n")
     return root
 
 
-def calibrated_copy(backbone, folder, images):
-    """The backbone with the VAE scaling factor that gives its latents unit variance on ``images``."""
-    from diffusers import AutoencoderKL
+def local_statistics(pixels: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, R, R)`` in [0, 1] -> ``(B, 4, R/8, R/8)``: per 8x8 patch, brightness, log gradient
+    energy at full and at quarter resolution, and log of the quietest 2x2 cell's gradient energy."""
+    import torch.nn.functional as F
 
-    from genziqa.core.images import load_image, to_model_input
+    grey = pixels.mean(dim=1, keepdim=True)
+
+    def energy(image):
+        dx = F.pad(image[..., :, 1:] - image[..., :, :-1], (0, 1, 0, 0))
+        dy = F.pad(image[..., 1:, :] - image[..., :-1, :], (0, 0, 0, 1))
+        return dx**2 + dy**2
+
+    fine = energy(grey)
+    return torch.cat([
+        F.avg_pool2d(grey, 8),
+        torch.log(F.avg_pool2d(fine, 8) + 1e-4),
+        torch.log(F.avg_pool2d(energy(F.avg_pool2d(grey, 4)), 2) + 1e-4),
+        torch.log(-F.max_pool2d(-F.avg_pool2d(fine, 2), 4) + 1e-4),
+    ], dim=1)
+
+
+def fit_vae_encoder(backbone, folder, seed: int = 0):
+    """A copy of ``backbone`` whose VAE encoder puts out :func:`local_statistics`, standardised,
+    fitted on 1024 random crops of the training photos at random distortions."""
+    from diffusers import AutoencoderKL
+    from PIL import Image
 
     shutil.copytree(backbone, folder)
+    rng = np.random.default_rng(seed)
+    sources = [photo(name) for name in PHOTOS["train"]]
+    crops = []
+    for _ in range(1024):
+        source = sources[rng.integers(len(sources))]
+        side = int(rng.integers(SIDE, min(source.size) + 1))
+        x, y = (int(rng.integers(0, extent - side + 1)) for extent in source.size)
+        crop = source.crop((x, y, x + side, y + side)).resize((SIDE, SIDE), Image.BICUBIC)
+        kind = rng.choice([*LEVELS, "none"])
+        if kind != "none":
+            low, high = min(LEVELS[kind]), max(LEVELS[kind])
+            crop = distort(crop, kind, float(np.exp(rng.uniform(np.log(low), np.log(high)))), rng)
+        crops.append(torch.from_numpy(np.asarray(crop, dtype=np.float32) / 255).permute(2, 0, 1))
+    crops = torch.stack(crops)
+    targets = local_statistics(crops)
+    targets = (targets - targets.mean(dim=(0, 2, 3), keepdim=True)) / targets.std(dim=(0, 2, 3), keepdim=True)
+
     vae = AutoencoderKL.from_pretrained(folder / "vae")
-    pixels = to_model_input([load_image(p, p) for p in images], SIDE) * 2 - 1
-    with torch.no_grad():
-        latents = vae.encode(pixels).latent_dist.mode()
-    config_file = folder / "vae" / "config.json"
-    config = json.loads(config_file.read_text())
-    config["scaling_factor"] = 1.0 / float(latents.std())
-    config_file.write_text(json.dumps(config))
+    params = [p for name, p in vae.named_parameters() if name.startswith(("encoder.", "quant_conv."))]
+    optimizer = torch.optim.Adam(params, lr=2e-3)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(FIT_STEPS):
+        batch = torch.randint(len(crops), (32,), generator=gen)
+        loss = torch.nn.functional.mse_loss(vae.encode(crops[batch] * 2 - 1).latent_dist.mode(), targets[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(loss) < 0.3, f"the encoder fit did not converge (MSE {float(loss):.3f} of unit-variance targets)"
+    vae.register_to_config(scaling_factor=1.0)
+    vae.save_pretrained(folder / "vae", safe_serialization=True)
     return folder
 
 
-def permutation_bound(mos, p=1e-3, draws=20_000, seed=0):
-    """The (1 - p) quantile of |SRCC| between a random ordering and ``mos`` (ties kept): a score
-    with no relation to the MOS exceeds it with probability p."""
+def _unit_ranks(values: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
 
-    y = rankdata(mos)
-    y = (y - y.mean()) / np.linalg.norm(y - y.mean())
+    r = rankdata(values)
+    r = r - r.mean()
+    return r / np.linalg.norm(r)
+
+
+def chance_bounds(mos, contents, p: float = 1e-3, draws: int = 20_000, seed: int = 0) -> tuple[float, float]:
+    """The (1 - p) quantiles of the pooled SRCC and of the mean per-content SRCC between random
+    orderings and ``mos`` (ties kept): a score with no relation to the MOS beats each with
+    probability p."""
     rng = np.random.default_rng(seed)
-    x = np.argsort(rng.random((draws, len(y))), axis=1).astype(np.float64)  # random ranks
-    x = (x - x.mean(axis=1, keepdims=True)) / np.linalg.norm(x - x.mean(axis=1, keepdims=True), axis=1, keepdims=True)
-    return float(np.quantile(np.abs(x @ y), 1 - p))
+    mos, contents = np.asarray(mos), np.asarray(contents)
+
+    def random_ranks(n):
+        x = np.argsort(rng.random((draws, n)), axis=1).astype(np.float64)
+        x -= x.mean(axis=1, keepdims=True)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    pooled = random_ranks(len(mos)) @ _unit_ranks(mos)
+    per_content = np.mean([random_ranks(int((contents == c).sum())) @ _unit_ranks(mos[contents == c])
+                           for c in np.unique(contents)], axis=0)
+    return float(np.quantile(pooled, 1 - p)), float(np.quantile(per_content, 1 - p))
 
 
-def test_training_makes_the_scores_follow_the_mos(tiny_sd2_dir, tiny_config, photos, tmp_path):
+def srccs(scores, mos, contents) -> tuple[float, float]:
+    """Pooled SRCC, and the mean over contents of each content's own SRCC."""
+    from genziqa.core.evaluation import srcc
+
+    scores, mos, contents = np.asarray(scores), np.asarray(mos), np.asarray(contents)
+    per = [srcc(scores[contents == c], mos[contents == c]) for c in np.unique(contents)]
+    return srcc(scores, mos), float(np.mean(per))
+
+
+def test_training_learns_a_ranking_that_holds_on_unseen_photos(tiny_sd2_dir, tiny_config, tmp_path):
     import genziqa
     from genziqa.core.api import prepare
     from genziqa.core.data import open_dataset, split
-    from genziqa.core.evaluation import srcc
     from genziqa.core.training import TrainConfig, TrainData, build_model, train
 
-    dataset = open_dataset(write_dataset(tmp_path / "data", photos))
-    rows = split(dataset, "train")
-    paths, mos = [r.path for r in rows], [r.mos for r in rows]
-    backbone = calibrated_copy(tiny_sd2_dir, tmp_path / "tiny-calibrated", paths)
-
-    config = TrainConfig(epochs=25, batch_size=16, lr=1e-2, flips=False, save_every=1000)
+    backbone = fit_vae_encoder(tiny_sd2_dir, tmp_path / "tiny-fitted-vae")
     plan = prepare(None, backbone, device="cpu", config=tiny_config)
+    config = TrainConfig(batch_size=16, lr=1e-2, save_every=1000)  # ten epochs, flips on: the defaults
     # The starting point, exported: the initial context vectors with LoRA B = 0.
     initial = build_model(plan, seed=config.seed).export(tmp_path / "initial", {"note": "before training"})
-    result = train(plan, TrainData(tuple(rows), None, {"dataset": "synthetic distortions"}), tmp_path / "run",
-                   config, progress=False)
-    assert result.steps == 50
+    before = genziqa.load(initial, backbone=str(backbone), device="cpu", unet_rows=64)
 
-    scores = {name: genziqa.load(folder, backbone=str(backbone), device="cpu", unet_rows=64).score(paths)
-              for name, folder in (("before", initial), ("after", result.best))}
-    before, after = srcc(scores["before"], mos), srcc(scores["after"], mos)
-    bound = permutation_bound(mos)
-    print(f"SRCC on the {len(paths)} training images: {before:.3f} before training, {after:.3f} after; "
-          f"chance bound (p = 0.001) {bound:.3f}")
-    # 40 images, MOS tied in four levels: the bound is about 0.5.
-    assert 0.4 < bound < 0.6
-    assert after > max(bound, 0.75)
-    assert after > before + 0.3
+    entries = write_images(tmp_path / "data")
+    first_photo = [str(tmp_path / "data" / f) for f, _, _, name in entries if name == PHOTOS["train"][0]]
+    centre = float(np.mean(before.score(first_photo)))
+    dataset = open_dataset(write_labels(tmp_path / "data", entries, centre))
+    rows = {part: split(dataset, part) for part in PHOTOS}
+    result = train(plan, TrainData(tuple(rows["train"]), None, {"dataset": "synthetic distortions"}),
+                   tmp_path / "run", config, progress=False)
+    assert result.steps == 60  # 100 images, batch 16: 6 full steps and a last one of 4, ten times
+    after = genziqa.load(result.best, backbone=str(backbone), device="cpu", unet_rows=64)
+
+    held = rows["test"]
+    paths, mos, contents = [r.path for r in held], [r.mos for r in held], [r.content for r in held]
+    pooled_bound, per_photo_bound = chance_bounds(mos, contents)
+    pooled_0, per_photo_0 = srccs(before.score(paths), mos, contents)
+    pooled, per_photo = srccs(after.score(paths), mos, contents)
+    print(f"held-out photos ({len(paths)} images): SRCC pooled {pooled_0:.3f} -> {pooled:.3f} "
+          f"(chance bound {pooled_bound:.3f}), per photo {per_photo_0:.3f} -> {per_photo:.3f} "
+          f"(chance bound {per_photo_bound:.3f})")
+    # 60 images in four tied MOS levels, six photos of ten: the bounds are about 0.41 and 0.40.
+    assert 0.3 < pooled_bound < 0.5 and 0.3 < per_photo_bound < 0.55
+    assert pooled > pooled_bound and per_photo > per_photo_bound
+    assert pooled_0 < pooled_bound and per_photo_0 < per_photo_bound  # untrained: no better than chance
+    assert per_photo > per_photo_0 + 0.25
+
     losses = [r["loss"] for r in map(json.loads, (result.out / "metrics.jsonl").read_text().splitlines())
               if r["event"] == "step"]
-    # MOS is centred on the untrained score, so the first losses are about the MOS variance (0.96).
-    variance = float(np.var(mos))
-    assert np.mean(losses[:4]) > 0.7 * variance
-    assert np.mean(losses[-10:]) < 0.5 * variance
+    assert np.mean(losses[-12:]) < 0.7 * np.mean(losses[:6])
