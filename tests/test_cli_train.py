@@ -111,3 +111,26 @@ def test_train_then_eval_then_score_give_the_same_scores(data, tiny_sd2_dir, tmp
     scored = {r["path"]: float(r["score"]) for r in _rows(scores)}
     for path, score in evaluated.items():  # the same scorer; the results file keeps 7 significant digits
         assert scored[path] == pytest.approx(score, rel=1e-6)
+
+
+def test_a_broken_image_and_a_missing_one_are_skipped_and_listed(data, tiny_sd2_dir, tmp_path, capsys):
+    import shutil
+
+    folder = shutil.copytree(data, tmp_path / "data")
+    (folder / "photo0_noise1.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"cut short")  # a truncated download
+    with open(folder / "labels.csv", "a") as f:
+        f.write("photo9_noise0.png,5.0,train,photo9\n")  # listed, never unpacked
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(folder), "--backbone", str(tiny_sd2_dir), "--out", str(out), *COMMON,
+                 "--epochs", "1"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "skipped 1 unreadable image, e.g. " in captured.err and "photo0_noise1.png" in captured.err
+    assert "train split: 11 images" in captured.err
+    skipped = {Path(r["entry"]).name: r["reason"] for r in _rows(out / "skipped.csv")}
+    assert set(skipped) == {"labels.csv line 18", "photo0_noise1.png"}, skipped
+    assert "photo9_noise0.png: no such file" in skipped["labels.csv line 18"]
+    assert "truncated or damaged" in skipped["photo0_noise1.png"]
+    steps = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert sum(r["event"] == "step" for r in steps) == 2  # 11 images, batch 4: two full batches
+    assert (out / "best" / "config.json").is_file()

@@ -228,7 +228,7 @@ def test_training_learns_a_ranking_that_holds_on_unseen_photos(tiny_sd2_dir, tin
     rows = {part: split(dataset, part) for part in PHOTOS}
     result = train(plan, TrainData(tuple(rows["train"]), None, {"dataset": "synthetic distortions"}),
                    tmp_path / "run", config, progress=False)
-    assert result.steps == 60  # 100 images, batch 16: 6 full steps and a last one of 4, ten times
+    assert result.steps == 60  # 100 images, batch 16: six full batches an epoch (the other 4 wait)
     after = genziqa.load(result.best, backbone=str(backbone), device="cpu", unet_rows=64)
 
     held = rows["test"]

@@ -16,6 +16,8 @@ DESCRIPTION = (
     "torchrun --nproc_per_node N -m genziqa train ...; the batch is then shared by the processes."
 )
 
+SKIPPED_FILE = "skipped.csv"
+
 seed = number(int, "a whole number", lambda v: v >= 0, "must be 0 or more")
 rate = number(float, "a number", lambda v: v > 0, "must be positive")
 
@@ -83,8 +85,16 @@ def run(args) -> int:
               "mos": dataset.mos_column, "train_split": training.to_dict(),
               "validation_split": validation.to_dict() if validation else None}
     data = TrainData(train=training.rows, validation=validation.rows if validation else None, source=source)
+    # Every image is decoded once before anything loads: a broken file is skipped and reported, and
+    # the run (whose data fingerprint covers the images kept) never stops half-way on it.
+    data, unreadable = data.readable(progress=args.progress)
     run_plan = plan_run(args.out, config, data, model_id=plan.run_id, method=plan.config.to_dict(), resume=args.resume)
-    _describe(talk, dataset, training, validation, run_plan)
+    _describe(talk, dataset, data, training, validation, run_plan)
+    if unreadable:
+        first = next(iter(unreadable.items()))
+        talk(f"skipped {plural(len(unreadable), 'unreadable image')}, e.g. {first[0]}: {first[1]}")
+    if (dataset.bad_rows or unreadable) and os.environ.get("RANK", "0") == "0":
+        talk(f"every skipped entry and its reason: {_write_skipped(run_plan.out, dataset.bad_rows, unreadable)}")
     if run_plan.finished:
         talk(f"the run in {run_plan.out} has done its {config.epochs} epochs; pass a larger --epochs to train on.")
         return OK
@@ -108,18 +118,31 @@ def run(args) -> int:
     return OK
 
 
-def _describe(talk, dataset, training, validation, run_plan) -> None:
+def _write_skipped(out, bad_rows, unreadable: dict[str, str]):
+    """``skipped.csv`` in ``out``: each label entry and image left out of the run, and why."""
+    import csv
+
+    path = out / SKIPPED_FILE
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["entry", "reason"])
+        writer.writerows([row.ref, row.reason] for row in bad_rows)
+        writer.writerows(unreadable.items())
+    return path
+
+
+def _describe(talk, dataset, data, training, validation, run_plan) -> None:
     cfg = run_plan.config
     talk(f"{dataset.title} at {dataset.root}: {plural(len(dataset.rows), 'image')}")
     if dataset.bad_rows:
         talk(f"skipped {plural(len(dataset.bad_rows), 'bad row')}, e.g. {dataset.bad_rows[0]}")
     for note in dataset.notes:
         talk(f"note: {note}")
-    talk(f"training on {_the(training.describe())}: {plural(len(training.rows), 'image')}")
+    talk(f"training on {_the(training.describe())}: {plural(len(data.train), 'image')}")
     if validation is None:
         talk("no validation split: the last epoch is exported")
     else:
-        talk(f"validating on {_the(validation.describe())}: {plural(len(validation.rows), 'image')}")
+        talk(f"validating on {_the(validation.describe())}: {plural(len(data.validation), 'image')}")
     processes = "1 process" if run_plan.processes == 1 else f"{run_plan.processes} processes"
     split = f"{processes} x {plural(cfg.accumulate, 'micro-batch')} of {run_plan.micro_batch}"
     talk(f"batch {cfg.batch_size} ({split}), {run_plan.steps_per_epoch} steps per epoch, {cfg.epochs} epochs "

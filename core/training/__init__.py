@@ -12,13 +12,13 @@ from .loop import (
     BEST_DIR, CURVES_FILE, METRICS_FILE, RECOVERY_FILE, VALIDATION_FILE, RunPlan, StepInfo, TrainData,
     TrainingSetupError, TrainResult, plan_run, train, train_step,
 )
-from .latents import LatentSource, TrainingImageError
+from .latents import LatentSource, TrainingImageError, unreadable_images
 from .model import TrainableModel, build_model, parameter_counts, trainable_parameters
 from .recovery import RecoveryError
 
 __all__ = [
     "TrainConfig", "TrainData", "train", "train_step", "plan_run", "RunPlan", "StepInfo", "TrainResult",
     "TrainingSetupError", "TrainingImageError", "RecoveryError", "TrainableModel", "build_model",
-    "trainable_parameters", "parameter_counts", "LatentSource",
+    "trainable_parameters", "parameter_counts", "LatentSource", "unreadable_images",
     "RECOVERY_FILE", "BEST_DIR", "METRICS_FILE", "CURVES_FILE", "VALIDATION_FILE",
 ]

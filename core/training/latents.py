@@ -100,6 +100,34 @@ class LatentSource:
         return self.folder / key[:2] / f"{key}.safetensors"
 
 
+def unreadable_images(paths: Sequence[str], *, workers: int | None = None, progress: bool = False) -> dict[str, str]:
+    """``{path: reason}`` for each image of ``paths`` that cannot be decoded, in the order given.
+
+    Every image is decoded once, in threads (decoding releases the GIL), so that a broken file is
+    found before training starts rather than stopping the run when its turn comes.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    def reason(path: str) -> str | None:
+        try:
+            load_image(path, path)
+        except ImageError as err:
+            return f"{err.reason}. {err.hint}".strip() if err.hint else err.reason
+        except OSError as err:
+            return f"cannot be read ({err.strerror or err})"
+        return None
+
+    paths = list(dict.fromkeys(paths))
+    workers = workers or min(32, (os.cpu_count() or 1) + 4)
+    with ThreadPoolExecutor(workers) as pool:
+        results = pool.map(reason, paths)
+        if progress:
+            results = tqdm(results, total=len(paths), desc="checking images", unit="img", leave=False)
+        return {path: why for path, why in zip(paths, results) if why is not None}
+
+
 def _write(entry: Path, z0: torch.Tensor) -> None:
     from safetensors.torch import save_file
 
@@ -125,4 +153,4 @@ def _namespace(backbone: Backbone, config: GenzIQAConfig) -> str:
     return digest.hexdigest()[:16]
 
 
-__all__ = ["LatentSource", "TrainingImageError", "Flip", "NO_FLIP"]
+__all__ = ["LatentSource", "TrainingImageError", "unreadable_images", "Flip", "NO_FLIP"]

@@ -31,7 +31,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,7 +41,7 @@ from ..folders import writable_folder
 from . import recovery
 from .config import TrainConfig
 from .distributed import Processes, start, stop, world_size
-from .latents import NO_FLIP, LatentSource
+from .latents import NO_FLIP, LatentSource, unreadable_images
 from .log import MetricsLog, plot_curves, read
 from .model import TrainableModel, build_model
 from .schedule import Draw, draw, epoch_order, steps_per_epoch
@@ -78,6 +78,22 @@ class TrainData:
             for row in rows:
                 digest.update(f"{part}\0{row.path}\0{float(row.mos)!r}\n".encode())
         return digest.hexdigest()[:16]
+
+    def readable(self, *, workers: int | None = None, progress: bool = False) -> tuple["TrainData", dict[str, str]]:
+        """These data without the images that cannot be decoded, and ``{path: reason}`` for those.
+
+        Call it before :func:`train`, which stops at the first unreadable image it meets (each
+        image is decoded once here, in threads).
+        """
+        rows = [*self.train, *(self.validation or ())]
+        bad = unreadable_images([str(r.path) for r in rows], workers=workers, progress=progress)
+        if not bad:
+            return self, bad
+
+        def keep(part):
+            return None if part is None else tuple(r for r in part if str(r.path) not in bad)
+
+        return replace(self, train=keep(self.train), validation=keep(self.validation)), bad
 
     def summary(self) -> str:
         val = f" + {len(self.validation)} validation" if self.validation else ", no validation"
