@@ -139,8 +139,9 @@ def _locate(source: str | os.PathLike, revision: str | None) -> Path:
     except Exception as err:  # hub errors differ across huggingface_hub releases
         if local_only:
             raise WeightsError(
-                f"weights {os.fspath(source)!r}: the Hugging Face hub cannot be reached (offline, or HF_HUB_OFFLINE "
-                "is set) and this repo is not in the local cache. Connect once to download it, or pass a local folder."
+                f"weights {os.fspath(source)!r}: no such folder here ({path.absolute()}), and as a hub repo id it "
+                "is not in the local cache while the Hugging Face hub cannot be reached (offline, or HF_HUB_OFFLINE "
+                "is set). Check the path (a training run's weights are in OUT/best), or connect once to download it."
             ) from None
         raise WeightsError(
             f"could not fetch weights from hub repo {source!r}: {first_line(err)}. "

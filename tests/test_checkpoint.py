@@ -68,6 +68,9 @@ def test_bad_weight_folders(tmp_path, trained_sd2):
         load_weights(tmp_path)
     with pytest.raises(WeightsError, match="do not exist"):
         load_weights(tmp_path / "missing")
+    # "run/best" before training has written it reads as a hub id too; offline, both readings are named.
+    with pytest.raises(WeightsError, match=r"'run/best': no such folder here .*hub repo id.*OUT/best"):
+        load_weights("run/best")
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "genziqa.safetensors").write_bytes(b"junk")

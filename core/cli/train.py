@@ -138,11 +138,11 @@ def _describe(talk, dataset, data, training, validation, run_plan) -> None:
         talk(f"skipped {plural(len(dataset.bad_rows), 'bad row')}, e.g. {dataset.bad_rows[0]}")
     for note in dataset.notes:
         talk(f"note: {note}")
-    talk(f"training on {_the(training.describe())}: {plural(len(data.train), 'image')}")
+    talk(f"training on {training.describe()}: {plural(len(data.train), 'image')}")
     if validation is None:
         talk("no validation split: the last epoch is exported")
     else:
-        talk(f"validating on {_the(validation.describe())}: {plural(len(data.validation), 'image')}")
+        talk(f"validating on {validation.describe()}: {plural(len(data.validation), 'image')}")
     processes = "1 process" if run_plan.processes == 1 else f"{run_plan.processes} processes"
     split = f"{processes} x {plural(cfg.accumulate, 'micro-batch')} of {run_plan.micro_batch}"
     talk(f"batch {cfg.batch_size} ({split}), {run_plan.steps_per_epoch} steps per epoch, {cfg.epochs} epochs "
@@ -150,8 +150,3 @@ def _describe(talk, dataset, data, training, validation, run_plan) -> None:
     position = run_plan.resumed_position
     if position is not None and not run_plan.finished:
         talk(f"resuming at epoch {position.epoch + 1}, step {position.global_step}")
-
-
-def _the(description: str) -> str:
-    """``"official train split"`` -> ``"the official train split"``; ``"all images"`` stays."""
-    return description if description.startswith("all ") else f"the {description}"
