@@ -161,8 +161,9 @@ def _build(plan: LoadPlan) -> Scorer:
     else:
         add_lora(bb.unet, config)
         load_lora_state_dict(bb.unet, trained.lora)
-        # The new adapters to the UNet's device and dtype. torch's own Module.to: diffusers' override
-        # only adds a warning about modules to keep in float32, of which SD's UNet lists none.
+        # The new adapters to the UNet's device and dtype, with torch's own Module.to: diffusers'
+        # override warns about float32 modules on every cast (SD's UNet lists none) and otherwise
+        # guards quantised and group-offloaded models, which a scorer never builds.
         torch.nn.Module.to(bb.unet, device=dev, dtype=dt)
         bb.unet.requires_grad_(False)
         merge_lora(bb.unet)

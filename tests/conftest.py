@@ -11,7 +11,8 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 # starts, gets its share of threads instead of all of them (set before torch loads).
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _workers > 1:
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _workers)))
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores // _workers)))
 
 import importlib.util  # noqa: E402
 import sys  # noqa: E402

@@ -63,6 +63,45 @@ def test_eval_writes_report_predictions_and_scatter(model, tmp_path, capsys):
         png.verify()
 
 
+def test_an_interrupted_evaluation_resumes_where_it_stopped(model, tmp_path, capsys, monkeypatch):
+    from genziqa.core.scoring import Scorer
+
+    kadid_like(tmp_path / "data")
+    argv = ["eval", "--data", str(tmp_path / "data"), "--no-progress", *model]
+    assert main([*argv, "--out", str(tmp_path / "whole")]) == 0  # the reference: one uninterrupted run
+    capsys.readouterr()
+
+    plain, asked = Scorer.score_each, []
+
+    def stops_after_four(self, images, **kwargs):
+        asked.extend(images)
+        if len(asked) > 4:
+            raise KeyboardInterrupt
+        return plain(self, images, **kwargs)
+
+    monkeypatch.setattr(Scorer, "score_each", stops_after_four)
+    out = tmp_path / "out"
+    assert main([*argv, "--out", str(out)]) == 130
+    assert "the same genziqa eval command resumes" in capsys.readouterr().err
+    assert len((out / "scores.csv").read_text().splitlines()) == 1 + 4  # header and the four scored
+    assert not (out / "report.json").exists()
+
+    asked.clear()
+    monkeypatch.setattr(Scorer, "score_each", lambda self, images, **kw: (asked.extend(images), plain(self, images, **kw))[1])
+    assert main([*argv, "--out", str(out)]) == 0
+    assert len(asked) == 5  # only the images the first run had not reached
+    assert "resumed: 4 scores came from" in capsys.readouterr().err
+    for name in ("predictions.csv", "scores.csv"):
+        assert (out / name).read_text() == (tmp_path / "whole" / name).read_text()
+    report, whole = (json.loads((folder / "report.json").read_text()) for folder in (out, tmp_path / "whole"))
+    assert report["metrics"] == whole["metrics"]
+
+    # Another model into the same folder starts afresh rather than mixing two models' scores.
+    asked.clear()
+    assert main([*argv, "--out", str(out), "--dtype", "bfloat16"]) == 0
+    assert len(asked) == 9
+
+
 def test_cheap_checks_come_before_the_model(model, tmp_path, capsys, monkeypatch):
     def no_model(plan):
         raise AssertionError("the model must not be loaded when a cheap check fails")

@@ -251,3 +251,26 @@ def test_refusals_name_the_problem(reference, plan, data, tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(NotADirectoryError, match="is a file"):
         plan_run(tmp_path / "file", CONFIG, data, **kw)
+
+
+def test_readable_drops_unreadable_images_from_both_splits_and_keeps_the_order(data, tmp_path):
+    from dataclasses import replace
+
+    broken_train, broken_val = data.train[1], data.validation[0]
+    copies = {}
+    for row in (broken_train, broken_val):
+        copies[row.path] = tmp_path / f"broken-{len(copies)}.png"
+        copies[row.path].write_bytes(b"\x89PNG\r\n\x1a\n" + b"cut short")
+    moved = replace(data, train=tuple(replace(r, path=str(copies.get(r.path, r.path))) for r in data.train),
+                    validation=tuple(replace(r, path=str(copies.get(r.path, r.path))) for r in data.validation))
+    kept, bad = moved.readable(workers=3)
+    assert list(bad) == [str(copies[broken_train.path]), str(copies[broken_val.path])]
+    assert all("truncated or damaged" in why for why in bad.values())
+    assert [r.path for r in kept.train] == [r.path for r in data.train if r is not broken_train]
+    assert [r.path for r in kept.validation] == [r.path for r in data.validation if r is not broken_val]
+    assert kept.fingerprint() != moved.fingerprint() and kept.source == moved.source
+
+    same, none = data.readable()
+    assert same is data and none == {}
+    without_validation, none = replace(data, validation=None).readable()
+    assert without_validation.validation is None and none == {}

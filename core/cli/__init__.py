@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.module.run(args)
     except KeyboardInterrupt:
-        say("interrupted. What was written so far is kept (genziqa score resumes when rerun).")
+        resumes = args.command in ("score", "eval")  # they append as they go (train says its own words)
+        say("interrupted." + (f" What was written so far is kept; the same genziqa {args.command} command resumes "
+                              "from it." if resumes else ""))
         return 130
     except (ValueError, OSError, ArithmeticError) as err:  # Backbone/Weights/Batch errors, bad options, overflow
         say(f"error: {user_words(str(err))}")

@@ -25,7 +25,9 @@ def add_arguments(parser) -> None:
                         help="train, validation, test or all (default: all). The official split where the data set "
                              "has one, else a split by content drawn with --seed")
     parser.add_argument("--seed", type=seed, default=0, help="seed of a split drawn by content (default: 0)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for report.json, predictions.csv, scatter.png")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder for report.json, predictions.csv, scatter.png and scores.csv (an interrupted "
+                             "evaluation run again with the same --out resumes)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     add_model_options(parser)
 
@@ -46,6 +48,8 @@ def run(args) -> int:
     result = evaluate(scorer, dataset, args.split, out, seed=args.seed, progress=args.progress, run_id=plan.run_id)
 
     # 3. Results on stdout, status on stderr.
+    if result.reused:
+        say(f"resumed: {plural(result.reused, 'score')} came from {out / 'scores.csv'} (an interrupted earlier run)")
     for path, error in result.failed[:10]:
         say(f"failed: {error}")
     if len(result.failed) > 10:

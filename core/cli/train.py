@@ -87,14 +87,17 @@ def run(args) -> int:
     data = TrainData(train=training.rows, validation=validation.rows if validation else None, source=source)
     # Every image is decoded once before anything loads: a broken file is skipped and reported, and
     # the run (whose data fingerprint covers the images kept) never stops half-way on it.
-    data, unreadable = data.readable(progress=args.progress)
+    first_rank = os.environ.get("RANK", "0") == "0"
+    data, unreadable = data.readable(progress=args.progress and first_rank)
+    if unreadable:  # said before the run's checks, which may fail because of what was left out
+        path, why = next(iter(unreadable.items()))
+        talk(f"skipped {plural(len(unreadable), 'unreadable image')}, e.g. {path}: {why}")
     run_plan = plan_run(args.out, config, data, model_id=plan.run_id, method=plan.config.to_dict(), resume=args.resume)
     _describe(talk, dataset, data, training, validation, run_plan)
-    if unreadable:
-        first = next(iter(unreadable.items()))
-        talk(f"skipped {plural(len(unreadable), 'unreadable image')}, e.g. {first[0]}: {first[1]}")
-    if (dataset.bad_rows or unreadable) and os.environ.get("RANK", "0") == "0":
-        talk(f"every skipped entry and its reason: {_write_skipped(run_plan.out, dataset.bad_rows, unreadable)}")
+    if first_rank:
+        listed = _write_skipped(run_plan.out, dataset.bad_rows, unreadable)
+        if listed is not None:
+            talk(f"every skipped entry and its reason: {listed}")
     if run_plan.finished:
         talk(f"the run in {run_plan.out} has done its {config.epochs} epochs; pass a larger --epochs to train on.")
         return OK
@@ -119,10 +122,14 @@ def run(args) -> int:
 
 
 def _write_skipped(out, bad_rows, unreadable: dict[str, str]):
-    """``skipped.csv`` in ``out``: each label entry and image left out of the run, and why."""
+    """``skipped.csv`` in ``out``: each label entry and image left out of the run, and why; None
+    (and no file, not even one left by an earlier attempt) when nothing was left out."""
     import csv
 
     path = out / SKIPPED_FILE
+    if not bad_rows and not unreadable:
+        path.unlink(missing_ok=True)
+        return None
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["entry", "reason"])

@@ -1,7 +1,10 @@
 """Evaluating a scorer on a data set: score the rows, compute the metrics, write the report.
 
-``evaluate`` writes three files into its output folder:
+``evaluate`` writes four files into its output folder:
 
+- ``scores.csv``: the scores as ``genziqa score`` writes them (``path, score, model, run, error``),
+  appended as they come: an interrupted evaluation run again with the same model and ``--out``
+  scores only the images it had not reached (another model's file there is started afresh).
 - ``report.json``: metrics (NaN as null, with the reason), image counts, bad rows and failed
   images with reasons, model label, data set, split, genziqa version.
 - ``predictions.csv``: ``path, mos, prediction, error``, one line per selected image in table
@@ -27,8 +30,8 @@ from ..folders import writable_folder
 from .metrics import Metrics, compute
 from .plot import scatter
 
-REPORT, PREDICTIONS, SCATTER = "report.json", "predictions.csv", "scatter.png"
-OUTPUTS = (REPORT, PREDICTIONS, SCATTER)
+REPORT, PREDICTIONS, SCATTER, SCORES = "report.json", "predictions.csv", "scatter.png", "scores.csv"
+OUTPUTS = (REPORT, PREDICTIONS, SCATTER, SCORES)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ class Evaluation:
     """(path, error) of every selected image that could not be scored."""
     out_dir: Path
     report: dict
+    reused: int = 0
+    """Scores taken from the ``scores.csv`` of an interrupted earlier run instead of scored again."""
 
     @property
     def ok(self) -> bool:
@@ -111,7 +116,7 @@ def evaluate(scorer, dataset: Dataset, split: str | None = None, out_dir: str | 
     out = check_out_dir(out_dir)
 
     # 2. Score every selected image; the scorer reports per-image errors instead of raising.
-    results = scorer.score_each([row.path for row in selection.rows], progress=progress)
+    results, reused = _score(scorer, [row.path for row in selection.rows], out / SCORES, progress)
     if len(results) != len(selection.rows):
         raise RuntimeError(f"the scorer returned {len(results)} results for {len(selection.rows)} images.")
     scored = [(row, float(r.score)) for row, r in zip(selection.rows, results) if r.error is None]
@@ -126,7 +131,24 @@ def evaluate(scorer, dataset: Dataset, split: str | None = None, out_dir: str | 
     _draw(out / SCATTER, scored, metrics, dataset, selection, label)
     report = _report(dataset, selection, metrics, scored, failed, label, getattr(scorer, "zero_shot", None), run_id)
     _write_text(out / REPORT, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    return Evaluation(metrics=metrics, selection=selection, scored=len(scored), failed=failed, out_dir=out, report=report)
+    return Evaluation(metrics=metrics, selection=selection, scored=len(scored), failed=failed, out_dir=out, report=report,
+                      reused=reused)
+
+
+def _score(scorer, paths: list[str], work: Path, progress) -> tuple[list, int]:
+    """(one result per path, how many came from ``work``). A scorer with a run identity (a
+    :class:`genziqa.Scorer`) scores through the local engine into ``work``, resumably; any other
+    is simply called."""
+    run = getattr(scorer, "run_id", None)
+    if run is None:
+        return scorer.score_each(paths, progress=progress), 0
+    from ..engines.local import read_results, score_to_file
+
+    if any(r.run != run for r in read_results(work)):
+        work.unlink()  # another model's scores: this evaluation starts afresh
+    summary = score_to_file(scorer, paths, work, progress=bool(progress))
+    latest = {r.source: r for r in read_results(work)}
+    return [latest[os.path.abspath(p)] for p in paths], summary.skipped
 
 
 def _report(dataset: Dataset, selection: Selection, metrics: Metrics, scored, failed, label: str,
@@ -184,5 +206,5 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-__all__ = ["REPORT", "PREDICTIONS", "SCATTER", "OUTPUTS", "Selection", "select", "check_out_dir", "Evaluation",
+__all__ = ["REPORT", "PREDICTIONS", "SCATTER", "SCORES", "OUTPUTS", "Selection", "select", "check_out_dir", "Evaluation",
            "evaluate"]

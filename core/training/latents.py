@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -120,8 +121,11 @@ def unreadable_images(paths: Sequence[str], *, workers: int | None = None, progr
         return None
 
     paths = list(dict.fromkeys(paths))
-    workers = workers or min(32, (os.cpu_count() or 1) + 4)
-    with ThreadPoolExecutor(workers) as pool:
+    # Each thread holds one decoded image (~200 MB for a 12 MP photo in float32): a few threads only.
+    workers = workers or min(8, os.cpu_count() or 1)
+    # load_image adjusts the warning filters per call, which races between threads before Python
+    # 3.14; the outer catch_warnings restores the process's own filters once every thread is done.
+    with warnings.catch_warnings(), ThreadPoolExecutor(workers) as pool:
         results = pool.map(reason, paths)
         if progress:
             results = tqdm(results, total=len(paths), desc="checking images", unit="img", leave=False)
