@@ -63,3 +63,36 @@ def test_two_processes_train_the_weights_of_one(tiny_sd2_dir, photos, tmp_path):
     torch.testing.assert_close(torch.tensor(losses[1]), torch.tensor(losses[0]), rtol=1e-5, atol=0)
     val = [[r["val_srcc"] for r in _records(f) if r["event"] == "epoch"] for f in (one, two)]
     assert val[0] == pytest.approx(val[1], abs=1e-6)
+
+
+RANKS_DISAGREE = """
+import os, sys
+from genziqa.core.api import prepare
+from genziqa.core.data import open_dataset, split
+from genziqa.core.training import TrainConfig, TrainData, TrainingSetupError, train
+
+rows = tuple(split(open_dataset(sys.argv[1]), "train"))
+if os.environ["RANK"] == "1":
+    rows = rows[1:]  # as if this process could not read the first image
+plan = prepare(None, sys.argv[2], device="cpu")
+try:
+    train(plan, TrainData(rows), sys.argv[3], TrainConfig(batch_size=2, epochs=1), progress=False)
+except TrainingSetupError as err:
+    print("refused:", err)
+"""
+
+
+def test_processes_given_different_data_refuse_to_train(tiny_sd2_dir, photos, tmp_path):
+    data = _load_dataset_writer()(tmp_path / "data", photos)
+    script = tmp_path / "disagree.py"
+    script.write_text(RANKS_DISAGREE)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    if Path("/sys/class/net/lo").exists():
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+                           str(script), str(data), str(tiny_sd2_dir), str(tmp_path / "run")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    refusals = [line for line in done.stdout.splitlines() if line.startswith("refused:")]
+    assert len(refusals) == 2 and all("given different training data" in line for line in refusals), done.stdout
+    assert not (tmp_path / "run" / BEST_DIR).exists()

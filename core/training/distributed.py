@@ -67,6 +67,16 @@ class Processes:
             for param in params:
                 dist.broadcast(param.data, src=0)
 
+    def differing(self, value: str) -> list[str]:
+        """Every process's ``value`` (a fingerprint) when they are not all equal, else ``[]``."""
+        if self.world == 1:
+            return []
+        import torch.distributed as dist
+
+        values: list = [None] * self.world
+        dist.all_gather_object(values, value)
+        return values if len(set(values)) > 1 else []
+
     def gather(self, local: torch.Tensor, total: int) -> torch.Tensor:
         """Scores of items ``rank, rank + world, ...`` from every process -> all ``total`` in order."""
         if self.world == 1:

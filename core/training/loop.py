@@ -211,6 +211,13 @@ def train(plan, data: TrainData, out_dir: str | os.PathLike, config: TrainConfig
     try:
         run = plan_run(out_dir, config, data, model_id=plan.run_id, method=plan.config.to_dict(), resume=resume,
                        processes=procs.world)
+        fingerprints = procs.differing(data.fingerprint())
+        if fingerprints:  # each process would train on other images: the gradients would not add up
+            raise TrainingSetupError(
+                f"the processes were given different training data (fingerprints by rank: {', '.join(fingerprints)}), "
+                "e.g. an image one of them could read and another could not. Check that every process sees the same "
+                "data folder, and start again."
+            )
         if run.finished:
             return _result(run, run.resumed_position, {})
 
