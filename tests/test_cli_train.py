@@ -126,6 +126,7 @@ def test_a_broken_image_and_a_missing_one_are_skipped_and_listed(data, tiny_sd2_
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "skipped 1 unreadable image, e.g. " in captured.err and "photo0_noise1.png" in captured.err
+    assert "warning: that is 6% of the images" in captured.err  # 1 of 16: more than broken files explain
     assert "training on the official train split: 11 images" in captured.err
     skipped = {Path(r["entry"]).name: r["reason"] for r in _rows(out / "skipped.csv")}
     assert set(skipped) == {"labels.csv line 18", "photo0_noise1.png"}, skipped

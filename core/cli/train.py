@@ -17,6 +17,9 @@ DESCRIPTION = (
 )
 
 SKIPPED_FILE = "skipped.csv"
+MANY_UNREADABLE = 0.02
+"""Above this share of unreadable images the run still starts, with a warning: a few broken files
+are normal in a downloaded data set, many point to a missing folder or codec."""
 
 seed = number(int, "a whole number", lambda v: v >= 0, "must be 0 or more")
 rate = number(float, "a number", lambda v: v > 0, "must be positive")
@@ -88,10 +91,15 @@ def run(args) -> int:
     # Every image is decoded once before anything loads: a broken file is skipped and reported, and
     # the run (whose data fingerprint covers the images kept) never stops half-way on it.
     first_rank = os.environ.get("RANK", "0") == "0"
+    checked = len(data.train) + len(data.validation or ())
     data, unreadable = data.readable(progress=args.progress and first_rank)
     if unreadable:  # said before the run's checks, which may fail because of what was left out
         path, why = next(iter(unreadable.items()))
         talk(f"skipped {plural(len(unreadable), 'unreadable image')}, e.g. {path}: {why}")
+        if len(unreadable) > MANY_UNREADABLE * checked:
+            talk(f"warning: that is {len(unreadable) / checked:.0%} of the images, more than broken files explain; "
+                 "check for a missing or unmounted folder, or a format Pillow cannot decode here, before trusting "
+                 "this run")
     run_plan = plan_run(args.out, config, data, model_id=plan.run_id, method=plan.config.to_dict(), resume=args.resume)
     _describe(talk, dataset, data, training, validation, run_plan)
     if first_rank:

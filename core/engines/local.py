@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "IMAGE_SUFFIXES", "FORMATS", "FIELDS", "BatchError", "BatchSummary",
-    "collect_images", "output_format", "read_results", "check_output", "score_to_file", "write_results",
+    "collect_images", "output_format", "read_results", "check_output", "score_to_file", "write_results", "fsync_dir",
 ]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
@@ -170,7 +170,7 @@ def score_to_file(scorer, paths: Sequence[str | os.PathLike], out: str | os.Path
         with open(out, "ab") as f:
             if clean_bytes == 0:
                 _append(f, _header(fmt))
-                _fsync_dir(out.parent)
+                fsync_dir(out.parent)
             for start in range(0, len(todo), save_every):
                 part = todo[start:start + save_every]
                 new = [outcome_row(path, r, model=model, run=run) for path, r in zip(part, scorer.score_each(part))]
@@ -339,10 +339,10 @@ def _rewrite(out: Path, fmt: str, rows: list[ScoredImage]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(out.parent)
+    fsync_dir(out.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make a new or renamed directory entry durable (POSIX; a no-op where folders can't be opened)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -54,7 +54,7 @@ from pathlib import Path
 
 from ..messages import first_line
 from ..results import ScoredImage
-from .local import IMAGE_SUFFIXES, _fsync_dir, collect_images
+from .local import IMAGE_SUFFIXES, collect_images, fsync_dir
 from .rows import FIELDS, check_same_run, outcome_row
 
 
@@ -315,7 +315,7 @@ class _Folder:
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, final)
-                _fsync_dir(Path(self.root))
+                fsync_dir(Path(self.root))
             else:
                 with self.fs.open_output_stream(tmp) as f:
                     pq.write_table(table, f)
