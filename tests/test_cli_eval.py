@@ -73,13 +73,16 @@ def test_an_interrupted_evaluation_resumes_where_it_stopped(model, tmp_path, cap
 
     plain, asked = Scorer.score_each, []
 
-    def stops_after_four(self, images, **kwargs):
-        asked.extend(images)
-        if len(asked) > 4:
-            raise KeyboardInterrupt
-        return plain(self, images, **kwargs)
+    def counting(stop_after=None):
+        """Scorer.score_each that records the images asked for, and is interrupted past ``stop_after``."""
+        def score_each(self, images, **kwargs):
+            asked.extend(images)
+            if stop_after is not None and len(asked) > stop_after:
+                raise KeyboardInterrupt
+            return plain(self, images, **kwargs)
+        return score_each
 
-    monkeypatch.setattr(Scorer, "score_each", stops_after_four)
+    monkeypatch.setattr(Scorer, "score_each", counting(stop_after=4))
     out = tmp_path / "out"
     assert main([*argv, "--out", str(out)]) == 130
     assert "the same genziqa eval command resumes" in capsys.readouterr().err
@@ -87,7 +90,7 @@ def test_an_interrupted_evaluation_resumes_where_it_stopped(model, tmp_path, cap
     assert not (out / "report.json").exists()
 
     asked.clear()
-    monkeypatch.setattr(Scorer, "score_each", lambda self, images, **kw: (asked.extend(images), plain(self, images, **kw))[1])
+    monkeypatch.setattr(Scorer, "score_each", counting())
     assert main([*argv, "--out", str(out)]) == 0
     assert len(asked) == 5  # only the images the first run had not reached
     assert "resumed: 4 scores came from" in capsys.readouterr().err
